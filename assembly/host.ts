@@ -1,0 +1,17 @@
+// Functions the CPU imports from the TypeScript host (cpu/cpu.ts). Each call leaves WebAssembly,
+// so they are used only for port I/O, MMIO, interrupt acknowledge, and to unwind a faulting
+// instruction.
+
+@external("host", "portRead")
+export declare function hostPortRead(port: u32, size: u32): u32;
+@external("host", "portWrite")
+export declare function hostPortWrite(port: u32, size: u32, value: u32): void;
+@external("host", "mmioRead")
+export declare function hostMmioRead(addr: u64, size: u32): u32;
+@external("host", "mmioWrite")
+export declare function hostMmioWrite(addr: u64, size: u32, value: u32): void;
+@external("host", "interruptAcknowledge")
+export declare function hostInterruptAcknowledge(): u32;
+/** Throws a JS exception that unwinds the current run() call; the host then delivers the fault. */
+@external("host", "abortInstruction")
+export declare function hostAbortInstruction(): void;

@@ -1,0 +1,36 @@
+// Fixed addresses inside the WebAssembly linear memory. Everything the CPU touches on the
+// instruction path sits at a constant address so that loads and stores compile to one instruction.
+// AssemblyScript's own static data starts at memoryBase (asconfig.json), above all of this.
+
+/** 16 general-purpose registers, 8 bytes each, in encoding order. */
+export const REGS: u32 = 0x1000;
+/** 8 segment registers (ES CS SS DS FS GS LDTR TR), SEG_SIZE bytes each. */
+export const SEGS: u32 = 0x1100;
+export const SEG_SIZE: u32 = 32;
+// Offsets inside one segment record.
+export const SEG_SELECTOR: u32 = 0;
+export const SEG_FLAGS: u32 = 4; // descriptor dword 2 masked with 0x00f0ff00
+export const SEG_BASE: u32 = 8;
+export const SEG_LIMIT: u32 = 16; // byte granular, already scaled by G
+/** Debug registers DR0-DR7, 8 bytes each. */
+export const DREGS: u32 = 0x1200;
+
+/** The software TLB: TLB_ENTRIES direct-mapped entries of 16 bytes (tag u64, addend u32, info u32). */
+export const TLB: u32 = 0x10000;
+export const TLB_BITS: u32 = 12;
+export const TLB_ENTRIES: u32 = 1 << TLB_BITS;
+export const TLB_MASK: u32 = TLB_ENTRIES - 1;
+
+/** One u32 per 4 KiB physical page below 4 GiB: host address of the page | PHYS_* kind bits. */
+export const PHYSMAP: u32 = 0x100000;
+export const PHYS_PAGES: u32 = 0x100000;
+export const PHYS_RAM: u32 = 0;
+export const PHYS_ROM: u32 = 1; // reads from the host page, writes are ignored
+export const PHYS_MMIO: u32 = 2; // every access goes to the host (devices, or unassigned)
+export const PHYS_KIND_MASK: u32 = 0xfff;
+
+/** Firmware images (read-only regions) are copied here; 16 MiB of room. */
+export const ROM_AREA: u32 = 0x1000000;
+export const ROM_AREA_SIZE: u32 = 0x1000000;
+/** Guest physical RAM starts here and runs to the end of the memory. */
+export const RAM_BASE: u32 = 0x2000000;

@@ -1,0 +1,359 @@
+// System registers and instructions: MOV CR/DR, MSRs, CPUID, RDTSC, SYSCALL/SYSRET,
+// SYSENTER/SYSEXIT, CLTS (SDM Vol. 2 and Vol. 3A §2.5, §5.8.7, §5.8.8).
+import * as st from "./state";
+import {
+  mode, MODE_REAL, MODE_V86, MODE_LONG, MODE_PROT, RAX, RCX, RDX, RBX, RSP, CS, SS, FS, GS,
+  reg64, setReg64, setSegCache, segBase, segFlags,
+  CR0_PE, CR0_PG, CR0_WP, CR0_CD, CR0_NW, CR0_TS, CR0_ET, CR4_PAE, CR4_PGE, CR4_PSE, CR4_TSD, CR4_DE,
+  EFER_LME, EFER_LMA, EFER_SCE, EFER_NXE, DESC_L, F_RF, F_VM, F_IF,
+} from "./state";
+import { DREGS } from "./layout";
+import * as d from "./decode";
+import { getReg, setReg } from "./access";
+import { flushTlb, isCanonical } from "./memory";
+import { raise, raiseUD, raiseGP, EXC_GP } from "./fault";
+import { modeChanged, setEflags } from "./transfer";
+import { getEflags, sizeMask } from "./flags";
+
+function requireCpl0(): void {
+  if (mode == MODE_V86 || st.cpl != 0) raiseGP(0);
+}
+
+// --- control registers ---
+
+/** Bits of CR4 this CPU implements (others are reserved: #GP). */
+const CR4_VALID: u64 = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000;
+
+export function movToCr0Value(v: u64): void {
+  if ((v >> 32) != 0) raiseGP(0);
+  v |= CR0_ET; // ET is hard-wired to 1 on processors with an x87 interface
+  if ((v & CR0_PG) != 0 && (v & CR0_PE) == 0) raiseGP(0);
+  if ((v & CR0_NW) != 0 && (v & CR0_CD) == 0) raiseGP(0);
+  const old = st.cr0;
+  // Enabling paging with EFER.LME activates long mode (SDM Vol. 3A §9.8.5).
+  if ((v & CR0_PG) != 0 && (old & CR0_PG) == 0 && (st.efer & EFER_LME) != 0) {
+    if ((st.cr4 & CR4_PAE) == 0) raiseGP(0);
+    if ((segFlags(CS) & DESC_L) != 0) raiseGP(0);
+    st.efer |= EFER_LMA;
+  }
+  if ((v & CR0_PG) == 0 && (old & CR0_PG) != 0 && (st.efer & EFER_LMA) != 0) {
+    if (mode == MODE_LONG) raiseGP(0);
+    st.efer &= ~EFER_LMA;
+  }
+  st.cr0 = v;
+  if (((old ^ v) & (CR0_PG | CR0_WP | CR0_PE)) != 0) flushTlb(true);
+  modeChanged();
+}
+
+function movToCr4Value(v: u64): void {
+  if ((v & ~CR4_VALID) != 0) raiseGP(0);
+  if ((st.efer & EFER_LMA) != 0 && (v & CR4_PAE) == 0) raiseGP(0);
+  const old = st.cr4;
+  st.cr4 = v;
+  if (((old ^ v) & (CR4_PAE | CR4_PGE | CR4_PSE)) != 0) flushTlb(true);
+  modeChanged();
+}
+
+export function movToCr3Value(v: u64): void {
+  st.cr3 = mode == MODE_LONG ? v & 0x000ffffffffff000 | (v & 0x18) : v & 0xffffffff;
+  flushTlb(false);
+}
+
+function crNumber(): u32 {
+  const n = d.modrmReg;
+  if (n != 0 && n != 2 && n != 3 && n != 4 && n != 8) raiseUD();
+  if (n == 8 && mode != MODE_LONG) raiseUD();
+  return n;
+}
+
+export function movFromCr(): void {
+  requireCpl0();
+  const n = crNumber();
+  let v: u64;
+  switch (n) {
+    case 0: v = st.cr0; break;
+    case 2: v = st.cr2; break;
+    case 3: v = st.cr3; break;
+    case 4: v = st.cr4; break;
+    default: v = st.cr8; break;
+  }
+  setReg(d.modrmRm, mode == MODE_LONG ? 8 : 4, v);
+}
+
+export function movToCr(): void {
+  requireCpl0();
+  const n = crNumber();
+  const v = getReg(d.modrmRm, mode == MODE_LONG ? 8 : 4);
+  switch (n) {
+    case 0: movToCr0Value(v); break;
+    case 2: st.cr2 = v; break;
+    case 3: movToCr3Value(v); break;
+    case 4: movToCr4Value(v); break;
+    default: if ((v >> 4) != 0) raiseGP(0); st.cr8 = v; break;
+  }
+}
+
+export function clts(): void {
+  requireCpl0();
+  st.cr0 &= ~CR0_TS;
+}
+
+// --- debug registers (no breakpoints are armed yet; the values round-trip) ---
+
+function drNumber(): u32 {
+  let n = d.modrmReg;
+  if (n > 7) raiseUD();
+  if (n == 4 || n == 5) {
+    if ((st.cr4 & CR4_DE) != 0) raiseUD();
+    n += 2;
+  }
+  return n;
+}
+export function movFromDr(): void {
+  requireCpl0();
+  const n = drNumber();
+  setReg(d.modrmRm, mode == MODE_LONG ? 8 : 4, load<u64>(DREGS + (n << 3)));
+}
+export function movToDr(): void {
+  requireCpl0();
+  const n = drNumber();
+  let v = getReg(d.modrmRm, mode == MODE_LONG ? 8 : 4);
+  if (n == 6) v = (v & 0xe00f) | 0xffff0ff0;
+  else if (n == 7) v = (v & 0xffff2fff) | 0x400;
+  store<u64>(DREGS + (n << 3), v);
+}
+export function resetDebugRegisters(): void {
+  for (let i: u32 = 0; i < 8; i++) store<u64>(DREGS + (i << 3), 0);
+  store<u64>(DREGS + 48, 0xffff0ff0);
+  store<u64>(DREGS + 56, 0x400);
+}
+
+// --- time stamp counter: one tick per retired instruction, so runs are repeatable ---
+
+export function tscValue(): u64 {
+  return st.icount + <u64>st.tscOffset;
+}
+export function rdtscInto(): void {
+  const t = tscValue();
+  setReg64(RAX, t & 0xffffffff);
+  setReg64(RDX, t >> 32);
+}
+export function rdtsc(): void {
+  if ((st.cr4 & CR4_TSD) != 0 && st.cpl != 0 && mode != MODE_REAL) raiseGP(0);
+  rdtscInto();
+}
+
+// --- MSRs ---
+
+export const MSR_TSC: u32 = 0x10;
+export const MSR_APIC_BASE: u32 = 0x1b;
+export const MSR_SYSENTER_CS: u32 = 0x174;
+export const MSR_SYSENTER_ESP: u32 = 0x175;
+export const MSR_SYSENTER_EIP: u32 = 0x176;
+export const MSR_MISC_ENABLE: u32 = 0x1a0;
+export const MSR_PAT: u32 = 0x277;
+export const MSR_EFER: u32 = 0xc0000080;
+export const MSR_STAR: u32 = 0xc0000081;
+export const MSR_LSTAR: u32 = 0xc0000082;
+export const MSR_CSTAR: u32 = 0xc0000083;
+export const MSR_FMASK: u32 = 0xc0000084;
+export const MSR_FS_BASE: u32 = 0xc0000100;
+export const MSR_GS_BASE: u32 = 0xc0000101;
+export const MSR_KERNEL_GS_BASE: u32 = 0xc0000102;
+export const MSR_TSC_AUX: u32 = 0xc0000103;
+
+/** Last readMsr() outcome: false for an MSR this CPU does not have. */
+export let msrOk: bool = true;
+
+export function readMsr(index: u32): u64 {
+  msrOk = true;
+  switch (index) {
+    case MSR_TSC: return tscValue();
+    case MSR_APIC_BASE: return st.msrApicBase;
+    case MSR_SYSENTER_CS: return st.msrSysenterCs;
+    case MSR_SYSENTER_ESP: return st.msrSysenterEsp;
+    case MSR_SYSENTER_EIP: return st.msrSysenterEip;
+    case MSR_MISC_ENABLE: return st.msrMiscEnable;
+    case MSR_PAT: return st.msrPat;
+    case MSR_EFER: return st.efer;
+    case MSR_STAR: return st.msrStar;
+    case MSR_LSTAR: return st.msrLstar;
+    case MSR_CSTAR: return st.msrCstar;
+    case MSR_FMASK: return st.msrFmask;
+    case MSR_FS_BASE: return segBase(FS);
+    case MSR_GS_BASE: return segBase(GS);
+    case MSR_KERNEL_GS_BASE: return st.msrKernelGsBase;
+    case MSR_TSC_AUX: return st.msrTscAux;
+  }
+  msrOk = false;
+  return 0;
+}
+
+/** Write an MSR; returns false if the MSR does not exist or the value is invalid. */
+export function writeMsr(index: u32, v: u64): bool {
+  switch (index) {
+    case MSR_TSC: st.tscOffset = <i64>(v - st.icount); return true;
+    case MSR_APIC_BASE: st.msrApicBase = v; return true;
+    case MSR_SYSENTER_CS: st.msrSysenterCs = v & 0xffff; return true;
+    case MSR_SYSENTER_ESP: st.msrSysenterEsp = v; return true;
+    case MSR_SYSENTER_EIP: st.msrSysenterEip = v; return true;
+    case MSR_MISC_ENABLE: st.msrMiscEnable = v; return true;
+    case MSR_PAT: st.msrPat = v; return true;
+    case MSR_EFER: {
+      // Only SCE, LME and NXE are writable; LMA is read-only; LME cannot change while paging.
+      if ((v & ~(EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)) != 0) return false;
+      if ((st.cr0 & CR0_PG) != 0 && ((v ^ st.efer) & EFER_LME) != 0) return false;
+      const nv = (v & (EFER_SCE | EFER_LME | EFER_NXE)) | (st.efer & EFER_LMA);
+      if (((nv ^ st.efer) & EFER_NXE) != 0) flushTlb(true);
+      st.efer = nv;
+      return true;
+    }
+    case MSR_STAR: st.msrStar = v; return true;
+    case MSR_LSTAR: st.msrLstar = v; return true;
+    case MSR_CSTAR: st.msrCstar = v; return true;
+    case MSR_FMASK: st.msrFmask = v & 0xffffffff; return true;
+    case MSR_FS_BASE: store<u64>(0x1100 + FS * 32 + 8, v); return true;
+    case MSR_GS_BASE: store<u64>(0x1100 + GS * 32 + 8, v); return true;
+    case MSR_KERNEL_GS_BASE: st.msrKernelGsBase = v; return true;
+    case MSR_TSC_AUX: st.msrTscAux = v & 0xffffffff; return true;
+  }
+  return false;
+}
+
+export function rdmsr(): void {
+  requireCpl0();
+  const v = readMsr(<u32>reg64(RCX));
+  if (!msrOk) raiseGP(0);
+  setReg64(RAX, v & 0xffffffff);
+  setReg64(RDX, v >> 32);
+}
+export function wrmsr(): void {
+  requireCpl0();
+  const v = (reg64(RAX) & 0xffffffff) | (reg64(RDX) << 32);
+  if (!writeMsr(<u32>reg64(RCX), v)) raiseGP(0);
+}
+
+// --- CPUID: exactly the features implemented so far ---
+
+// Leaf 1 EDX: DE, PSE, TSC, MSR, PAE, CX8, SEP, PGE, CMOV, PAT, PSE-36.
+const CPUID1_EDX: u32 = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 17);
+// Leaf 1 ECX: CMPXCHG16B.
+const CPUID1_ECX: u32 = 1 << 13;
+// Leaf 0x80000001 EDX: SYSCALL, NX, LM; ECX: LAHF/SAHF in 64-bit mode.
+const CPUIDX1_EDX: u32 = (1 << 11) | (1 << 20) | (1 << 29);
+const CPUIDX1_ECX: u32 = 1;
+
+// "tsemu x86-64 CPU" brand string, 48 bytes as 12 little-endian dwords.
+const BRAND: StaticArray<u32> = [0x6d657374, 0x36387820, 0x2034362d, 0x00555043, 0, 0, 0, 0, 0, 0, 0, 0];
+
+export function cpuid(): void {
+  const leaf = <u32>reg64(RAX);
+  let a: u32 = 0, b: u32 = 0, c: u32 = 0, dd: u32 = 0;
+  switch (leaf) {
+    case 0:
+      // Vendor "GenuineIntel" in EBX, EDX, ECX; highest basic leaf 1.
+      a = 1; b = 0x756e6547; dd = 0x49656e69; c = 0x6c65746e;
+      break;
+    case 1:
+      // Family 6, model 2, stepping 3 (QEMU's qemu64 identity); one logical processor.
+      a = 0x00000623;
+      b = 0x00000800; c = CPUID1_ECX; dd = CPUID1_EDX;
+      break;
+    case 0x80000000: a = 0x80000008; b = 0x756e6547; dd = 0x49656e69; c = 0x6c65746e; break;
+    case 0x80000001: c = CPUIDX1_ECX; dd = CPUIDX1_EDX; break;
+    case 0x80000002: case 0x80000003: case 0x80000004: {
+      const i = (leaf - 0x80000002) * 4;
+      a = BRAND[i]; b = BRAND[i + 1]; c = BRAND[i + 2]; dd = BRAND[i + 3];
+      break;
+    }
+    case 0x80000008: a = 0x00003028; break; // 40 physical, 48 linear address bits
+    default: break;
+  }
+  setReg64(RAX, <u64>a);
+  setReg64(RBX, <u64>b);
+  setReg64(RCX, <u64>c);
+  setReg64(RDX, <u64>dd);
+}
+
+// --- fast system calls ---
+
+const FLAT_CODE64: u32 = 0x00a09b00; // P, S, code, readable, accessed, L, G
+const FLAT_CODE32: u32 = 0x00c09b00; // P, S, code, readable, accessed, D, G
+const FLAT_DATA: u32 = 0x00c09300; // P, S, data, writable, accessed, B, G
+
+export function syscall(): void {
+  if ((st.efer & EFER_SCE) == 0) raiseUD();
+  if (mode == MODE_REAL || mode == MODE_V86) raiseUD();
+  const sel = <u32>(st.msrStar >> 32) & 0xfffc;
+  const fl = getEflags();
+  if ((st.efer & EFER_LMA) != 0) {
+    setReg64(RCX, st.rip);
+    setReg64(11, <u64>(fl & ~F_RF));
+    const target = mode == MODE_LONG ? st.msrLstar : st.msrCstar;
+    setSegCache(CS, sel, 0, 0xffffffff, FLAT_CODE64);
+    setSegCache(SS, sel + 8, 0, 0xffffffff, FLAT_DATA);
+    setEflags(fl & ~(<u32>st.msrFmask) & ~F_RF);
+    modeChanged();
+    st.rip = target;
+  } else {
+    // Legacy-mode SYSCALL (AMD): EIP from STAR[31:0].
+    setReg64(RCX, st.rip & 0xffffffff);
+    setSegCache(CS, sel, 0, 0xffffffff, FLAT_CODE32);
+    setSegCache(SS, sel + 8, 0, 0xffffffff, FLAT_DATA);
+    setEflags(fl & ~(F_VM | F_IF | F_RF));
+    modeChanged();
+    st.rip = st.msrStar & 0xffffffff;
+  }
+}
+
+export function sysret(): void {
+  if ((st.efer & EFER_SCE) == 0) raiseUD();
+  if (mode == MODE_REAL || mode == MODE_V86 || st.cpl != 0) raiseGP(0);
+  const base = <u32>(st.msrStar >> 48) & 0xffff;
+  if ((st.efer & EFER_LMA) != 0) {
+    const to64 = d.rexW;
+    const target = to64 ? reg64(RCX) : reg64(RCX) & 0xffffffff;
+    if (to64 && !isCanonical(target)) raiseGP(0);
+    if (to64) setSegCache(CS, (base + 16) | 3, 0, 0xffffffff, FLAT_CODE64 | (3 << 13));
+    else setSegCache(CS, base | 3, 0, 0xffffffff, FLAT_CODE32 | (3 << 13));
+    setSegCache(SS, (base + 8) | 3, 0, 0xffffffff, FLAT_DATA | (3 << 13));
+    setEflags((<u32>reg64(11) & 0x3c7fd7) | 2);
+    modeChanged();
+    st.rip = target;
+  } else {
+    setSegCache(CS, base | 3, 0, 0xffffffff, FLAT_CODE32 | (3 << 13));
+    setSegCache(SS, (base + 8) | 3, 0, 0xffffffff, FLAT_DATA | (3 << 13));
+    setEflags(getEflags() | F_IF);
+    modeChanged();
+    st.rip = reg64(RCX) & 0xffffffff;
+  }
+}
+
+export function sysenter(): void {
+  if (mode == MODE_REAL || (st.msrSysenterCs & 0xfffc) == 0) raiseGP(0);
+  const sel = <u32>st.msrSysenterCs & 0xfffc;
+  const lma = (st.efer & EFER_LMA) != 0;
+  setEflags(getEflags() & ~(F_VM | F_IF | F_RF));
+  setSegCache(CS, sel, 0, 0xffffffff, lma ? FLAT_CODE64 : FLAT_CODE32);
+  setSegCache(SS, sel + 8, 0, 0xffffffff, FLAT_DATA);
+  modeChanged();
+  setReg64(RSP, lma ? st.msrSysenterEsp : st.msrSysenterEsp & 0xffffffff);
+  st.rip = lma ? st.msrSysenterEip : st.msrSysenterEip & 0xffffffff;
+}
+
+export function sysexit(): void {
+  if (mode == MODE_REAL || mode == MODE_V86 || st.cpl != 0 || (st.msrSysenterCs & 0xfffc) == 0) raiseGP(0);
+  const base = <u32>st.msrSysenterCs & 0xfffc;
+  const to64 = d.rexW;
+  if (to64) {
+    setSegCache(CS, (base + 32) | 3, 0, 0xffffffff, FLAT_CODE64 | (3 << 13));
+    setSegCache(SS, (base + 40) | 3, 0, 0xffffffff, FLAT_DATA | (3 << 13));
+  } else {
+    setSegCache(CS, (base + 16) | 3, 0, 0xffffffff, FLAT_CODE32 | (3 << 13));
+    setSegCache(SS, (base + 24) | 3, 0, 0xffffffff, FLAT_DATA | (3 << 13));
+  }
+  modeChanged();
+  setReg64(RSP, to64 ? reg64(RCX) : reg64(RCX) & 0xffffffff);
+  st.rip = to64 ? reg64(RDX) : reg64(RDX) & 0xffffffff;
+}
+

@@ -1,0 +1,141 @@
+// The x86 opcode map: the one table that the CPU's decoder (via the generated
+// assembly/generated/opcode-table.ts), the monitor's disassembler and a later translator share.
+//
+// Each entry is "mnemonic operands [attributes]" in the notation of the Intel SDM Vol. 2,
+// Appendix A.2: E = ModRM r/m, G = ModRM reg, I = immediate, J = relative offset, M = memory-only
+// r/m, O = moffs, A = far pointer, S = segment register, C/D = control/debug register, R = ModRM
+// r/m register only, Z = register in the low opcode bits; size letters b (byte), w (word),
+// d (dword), q (qword), v (16/32/64 by operand size), z (16 or 32), p (far pointer).
+// Attributes (Appendix A.2.5 superscripts): i64 = invalid in 64-bit mode, o64 = valid only in
+// 64-bit mode, d64 = default operand size 64 in 64-bit mode, f64 = operand size forced to 64,
+// pfx = a prefix byte, esc = escape to another map. "group:NAME" entries take their mnemonic and
+// operands from GROUPS[NAME][ModRM.reg]. An empty string is an undefined opcode (#UD).
+
+const ALU = ['add', 'or', 'adc', 'sbb', 'and', 'sub', 'xor', 'cmp'];
+const CC = ['o', 'no', 'b', 'ae', 'e', 'ne', 'be', 'a', 's', 'ns', 'p', 'np', 'l', 'ge', 'le', 'g'];
+const R16 = ['ax', 'cx', 'dx', 'bx', 'sp', 'bp', 'si', 'di'];
+
+function oneByteMap(): string[] {
+  const m: string[] = new Array(256).fill('');
+  for (let i = 0; i < 8; i++) {
+    const b = i * 8;
+    m[b] = `${ALU[i]} Eb,Gb`;
+    m[b + 1] = `${ALU[i]} Ev,Gv`;
+    m[b + 2] = `${ALU[i]} Gb,Eb`;
+    m[b + 3] = `${ALU[i]} Gv,Ev`;
+    m[b + 4] = `${ALU[i]} AL,Ib`;
+    m[b + 5] = `${ALU[i]} rAX,Iz`;
+  }
+  Object.assign(m, {
+    0x06: 'push ES i64', 0x07: 'pop ES i64', 0x0e: 'push CS i64', 0x0f: 'esc',
+    0x16: 'push SS i64', 0x17: 'pop SS i64', 0x1e: 'push DS i64', 0x1f: 'pop DS i64',
+    0x26: 'es pfx', 0x27: 'daa i64', 0x2e: 'cs pfx', 0x2f: 'das i64',
+    0x36: 'ss pfx', 0x37: 'aaa i64', 0x3e: 'ds pfx', 0x3f: 'aas i64',
+    0x60: 'pusha i64', 0x61: 'popa i64', 0x62: 'bound Gv,Ma i64', 0x63: 'arpl Ew,Gw',
+    0x64: 'fs pfx', 0x65: 'gs pfx', 0x66: 'data16 pfx', 0x67: 'addr16 pfx',
+    0x68: 'push Iz d64', 0x69: 'imul Gv,Ev,Iz', 0x6a: 'push Ib d64', 0x6b: 'imul Gv,Ev,Ib',
+    0x6c: 'insb', 0x6d: 'insv', 0x6e: 'outsb', 0x6f: 'outsv',
+    0x80: 'group:1 Eb,Ib', 0x81: 'group:1 Ev,Iz', 0x82: 'group:1 Eb,Ib i64', 0x83: 'group:1 Ev,Ib',
+    0x84: 'test Eb,Gb', 0x85: 'test Ev,Gv', 0x86: 'xchg Eb,Gb', 0x87: 'xchg Ev,Gv',
+    0x88: 'mov Eb,Gb', 0x89: 'mov Ev,Gv', 0x8a: 'mov Gb,Eb', 0x8b: 'mov Gv,Ev',
+    0x8c: 'mov Ev,Sw', 0x8d: 'lea Gv,M', 0x8e: 'mov Sw,Ew', 0x8f: 'group:1A Ev d64',
+    0x90: 'nop', 0x98: 'cbw', 0x99: 'cwd', 0x9a: 'callf Ap i64', 0x9b: 'fwait',
+    0x9c: 'pushf d64', 0x9d: 'popf d64', 0x9e: 'sahf', 0x9f: 'lahf',
+    0xa0: 'mov AL,Ob', 0xa1: 'mov rAX,Ov', 0xa2: 'mov Ob,AL', 0xa3: 'mov Ov,rAX',
+    0xa4: 'movsb', 0xa5: 'movsv', 0xa6: 'cmpsb', 0xa7: 'cmpsv',
+    0xa8: 'test AL,Ib', 0xa9: 'test rAX,Iz', 0xaa: 'stosb', 0xab: 'stosv',
+    0xac: 'lodsb', 0xad: 'lodsv', 0xae: 'scasb', 0xaf: 'scasv',
+    0xc0: 'group:2 Eb,Ib', 0xc1: 'group:2 Ev,Ib', 0xc2: 'ret Iw f64', 0xc3: 'ret f64',
+    0xc4: 'les Gz,Mp i64', 0xc5: 'lds Gz,Mp i64', 0xc6: 'group:11 Eb,Ib', 0xc7: 'group:11 Ev,Iz',
+    0xc8: 'enter Iw,Ib d64', 0xc9: 'leave d64', 0xca: 'retf Iw', 0xcb: 'retf',
+    0xcc: 'int3', 0xcd: 'int Ib', 0xce: 'into i64', 0xcf: 'iret',
+    0xd0: 'group:2 Eb,1', 0xd1: 'group:2 Ev,1', 0xd2: 'group:2 Eb,CL', 0xd3: 'group:2 Ev,CL',
+    0xd4: 'aam Ib i64', 0xd5: 'aad Ib i64', 0xd6: 'salc i64', 0xd7: 'xlat',
+    0xe0: 'loopne Jb f64', 0xe1: 'loope Jb f64', 0xe2: 'loop Jb f64', 0xe3: 'jcxz Jb f64',
+    0xe4: 'in AL,Ib', 0xe5: 'in eAX,Ib', 0xe6: 'out Ib,AL', 0xe7: 'out Ib,eAX',
+    0xe8: 'call Jz f64', 0xe9: 'jmp Jz f64', 0xea: 'jmpf Ap i64', 0xeb: 'jmp Jb f64',
+    0xec: 'in AL,DX', 0xed: 'in eAX,DX', 0xee: 'out DX,AL', 0xef: 'out DX,eAX',
+    0xf0: 'lock pfx', 0xf1: 'int1', 0xf2: 'repne pfx', 0xf3: 'rep pfx', 0xf4: 'hlt', 0xf5: 'cmc',
+    0xf6: 'group:3b Eb', 0xf7: 'group:3v Ev', 0xf8: 'clc', 0xf9: 'stc', 0xfa: 'cli', 0xfb: 'sti',
+    0xfc: 'cld', 0xfd: 'std', 0xfe: 'group:4 Eb', 0xff: 'group:5 Ev',
+  });
+  for (let i = 0; i < 8; i++) {
+    m[0x40 + i] = `inc Z${R16[i]} i64`;
+    m[0x48 + i] = `dec Z${R16[i]} i64`;
+    m[0x50 + i] = `push Z${R16[i]} d64`;
+    m[0x58 + i] = `pop Z${R16[i]} d64`;
+    if (i > 0) m[0x90 + i] = `xchg Z${R16[i]},rAX`;
+    m[0xb0 + i] = `mov Zb${i},Ib`;
+    m[0xb8 + i] = `mov Z${R16[i]},Iv`;
+    m[0xd8 + i] = `x87 Ex`;
+  }
+  for (let i = 0; i < 16; i++) m[0x70 + i] = `j${CC[i]} Jb f64`;
+  return m;
+}
+
+function twoByteMap(): string[] {
+  const m: string[] = new Array(256).fill('');
+  Object.assign(m, {
+    0x00: 'group:6 Ew', 0x01: 'group:7 Ev', 0x02: 'lar Gv,Ew', 0x03: 'lsl Gv,Ew',
+    0x05: 'syscall', 0x06: 'clts', 0x07: 'sysret', 0x08: 'invd', 0x09: 'wbinvd', 0x0b: 'ud2',
+    0x0d: 'prefetchw Ev',
+    0x18: 'prefetch Ev', 0x19: 'nop Ev', 0x1a: 'nop Ev', 0x1b: 'nop Ev', 0x1c: 'nop Ev',
+    0x1d: 'nop Ev', 0x1e: 'nop Ev', 0x1f: 'nop Ev',
+    0x20: 'mov Rd,Cd f64', 0x21: 'mov Rd,Dd f64', 0x22: 'mov Cd,Rd f64', 0x23: 'mov Dd,Rd f64',
+    0x30: 'wrmsr', 0x31: 'rdtsc', 0x32: 'rdmsr', 0x33: 'rdpmc', 0x34: 'sysenter', 0x35: 'sysexit',
+    0xa0: 'push FS d64', 0xa1: 'pop FS d64', 0xa2: 'cpuid', 0xa3: 'bt Ev,Gv',
+    0xa4: 'shld Ev,Gv,Ib', 0xa5: 'shld Ev,Gv,CL', 0xa8: 'push GS d64', 0xa9: 'pop GS d64',
+    0xab: 'bts Ev,Gv', 0xac: 'shrd Ev,Gv,Ib', 0xad: 'shrd Ev,Gv,CL', 0xaf: 'imul Gv,Ev',
+    0xb0: 'cmpxchg Eb,Gb', 0xb1: 'cmpxchg Ev,Gv', 0xb2: 'lss Gv,Mp', 0xb3: 'btr Ev,Gv',
+    0xb4: 'lfs Gv,Mp', 0xb5: 'lgs Gv,Mp', 0xb6: 'movzx Gv,Eb', 0xb7: 'movzx Gv,Ew',
+    0xb9: 'ud1 Gv,Ev', 0xba: 'group:8 Ev,Ib', 0xbb: 'btc Ev,Gv', 0xbc: 'bsf Gv,Ev', 0xbd: 'bsr Gv,Ev',
+    0xbe: 'movsx Gv,Eb', 0xbf: 'movsx Gv,Ew', 0xc0: 'xadd Eb,Gb', 0xc1: 'xadd Ev,Gv',
+    0xc7: 'group:9 Ev',
+  });
+  for (let i = 0; i < 16; i++) {
+    m[0x40 + i] = `cmov${CC[i]} Gv,Ev`;
+    m[0x80 + i] = `j${CC[i]} Jz f64`;
+    m[0x90 + i] = `set${CC[i]} Eb`;
+  }
+  for (let i = 0; i < 8; i++) m[0xc8 + i] = `bswap Z${R16[i]}`;
+  return m;
+}
+
+/** Groups selected by ModRM.reg (SDM Vol. 2 Table A-6). Operands default to the opcode's. */
+export const GROUPS: Record<string, string[]> = {
+  '1': ALU,
+  '1A': ['pop', '', '', '', '', '', '', ''],
+  '2': ['rol', 'ror', 'rcl', 'rcr', 'shl', 'shr', 'sal', 'sar'],
+  '3b': ['test Eb,Ib', 'test Eb,Ib', 'not', 'neg', 'mul', 'imul', 'div', 'idiv'],
+  '3v': ['test Ev,Iz', 'test Ev,Iz', 'not', 'neg', 'mul', 'imul', 'div', 'idiv'],
+  '4': ['inc', 'dec', '', '', '', '', '', ''],
+  '5': ['inc', 'dec', 'call Ev f64', 'callf Mp', 'jmp Ev f64', 'jmpf Mp', 'push Ev d64', ''],
+  '6': ['sldt', 'str', 'lldt', 'ltr', 'verr', 'verw', '', ''],
+  '7': ['sgdt Ms', 'sidt Ms', 'lgdt Ms', 'lidt Ms', 'smsw Ew', '', 'lmsw Ew', 'invlpg Mb'],
+  '8': ['', '', '', '', 'bt', 'bts', 'btr', 'btc'],
+  '9': ['', 'cmpxchg8b Mq', '', '', '', '', 'rdrand Rv', 'rdseed Rv'],
+  '11': ['mov', '', '', '', '', '', '', ''],
+};
+
+export const ONE_BYTE: readonly string[] = oneByteMap();
+export const TWO_BYTE: readonly string[] = twoByteMap();
+
+/** A parsed table entry. */
+export interface Opcode {
+  mnemonic: string;
+  operands: string[];
+  attrs: Set<string>;
+}
+
+export function parseEntry(text: string): Opcode | null {
+  if (text === '') return null;
+  const parts = text.split(' ');
+  const mnemonic = parts[0];
+  let operands: string[] = [];
+  const attrs = new Set<string>();
+  for (const p of parts.slice(1)) {
+    if (/^(i64|o64|d64|f64|pfx|esc)$/.test(p)) attrs.add(p);
+    else operands = p.split(',');
+  }
+  return { mnemonic, operands, attrs };
+}

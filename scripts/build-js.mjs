@@ -1,0 +1,25 @@
+// Bundles the command-line programs into dist/ with esbuild; the CPU's .wasm is copied beside them.
+import { build } from 'esbuild';
+import { copyFileSync, mkdirSync, existsSync, chmodSync } from 'node:fs';
+
+const entries = [
+  ['emulator/main.ts', 'dist/tsemu.js'],
+  ['bench/cpu.ts', 'dist/bench-cpu.js'],
+];
+mkdirSync('dist', { recursive: true });
+for (const [entry, outfile] of entries) {
+  if (!existsSync(entry)) continue;
+  await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    sourcemap: true,
+    banner: { js: '#!/usr/bin/env node' },
+    logLevel: 'warning',
+  });
+  chmodSync(outfile, 0o755);
+}
+copyFileSync('build/cpu.wasm', 'dist/cpu.wasm');
