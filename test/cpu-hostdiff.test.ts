@@ -71,7 +71,10 @@ describe.runIf(hostOk)('hostdiff: generator and native runner', () => {
 
   it('masks exactly the flags the SDM leaves undefined', () => {
     const at = (names: Parameters<typeof generateCase>[2]) => {
-      const c = generateCase(SEED, 7, names);
+      // Some seeds make the generator drop a template (e.g. no usable register left): take the
+      // first case from SEED on in which every requested template was emitted.
+      let c = generateCase(SEED, 7, names);
+      for (let k = 1; k < 100 && c.bounds.length <= names!.length; k++) c = generateCase((SEED + k) >>> 0, 7, names);
       expect(c.bounds.length).toBeGreaterThan(names!.length); // every template was emitted
       return c.undef[c.undef.length - 1];
     };
