@@ -62,11 +62,11 @@ export function readMem64(seg: u32, off: u64): u64 {
 
 /** 8-bit register r (0-15): without REX, 4-7 are AH, CH, DH, BH. */
 export function getReg8(r: u32): u32 {
-  if (r >= 4 && r < 8 && d.rex == 0) return <u32>load<u8>(<usize>(0x1000 + ((r - 4) << 3) + 1));
+  if (r >= 4 && r < 8 && d.rex() == 0) return <u32>load<u8>(<usize>(0x1000 + ((r - 4) << 3) + 1));
   return <u32>load<u8>(<usize>(0x1000 + (r << 3)));
 }
 export function setReg8(r: u32, v: u32): void {
-  if (r >= 4 && r < 8 && d.rex == 0) store<u8>(<usize>(0x1000 + ((r - 4) << 3) + 1), <u8>v);
+  if (r >= 4 && r < 8 && d.rex() == 0) store<u8>(<usize>(0x1000 + ((r - 4) << 3) + 1), <u8>v);
   else store<u8>(<usize>(0x1000 + (r << 3)), <u8>v);
 }
 export function getReg(r: u32, size: u32): u64 {
@@ -90,33 +90,33 @@ export function setReg(r: u32, size: u32, v: u64): void {
 
 /** Linear address of the ModRM memory operand. */
 @inline export function eaLinear(size: u32, write: bool): u64 {
-  return linear(d.eaSeg, d.eaOff, size, write);
+  return linear(d.eaSeg(), d.eaOff, size, write);
 }
 export function readE(size: u32): u64 {
-  if (d.eaIsReg) return getReg(d.modrmRm, size);
-  return readLin(linear(d.eaSeg, d.eaOff, size, false), size);
+  if (d.eaIsReg()) return getReg(d.modrmRm(), size);
+  return readLin(linear(d.eaSeg(), d.eaOff, size, false), size);
 }
 export function writeE(size: u32, v: u64): void {
-  if (d.eaIsReg) setReg(d.modrmRm, size, v);
-  else writeLin(linear(d.eaSeg, d.eaOff, size, true), size, v);
+  if (d.eaIsReg()) setReg(d.modrmRm(), size, v);
+  else writeLin(linear(d.eaSeg(), d.eaOff, size, true), size, v);
 }
 /** Read a read-modify-write operand, checking up front that it can be written back. */
 let rmwLin: u64 = 0;
 export function readRmw(size: u32): u64 {
-  if (d.eaIsReg) return getReg(d.modrmRm, size);
-  rmwLin = linear(d.eaSeg, d.eaOff, size, true);
+  if (d.eaIsReg()) return getReg(d.modrmRm(), size);
+  rmwLin = linear(d.eaSeg(), d.eaOff, size, true);
   probeWrite(rmwLin, size);
   return readLin(rmwLin, size);
 }
 export function writeRmw(size: u32, v: u64): void {
-  if (d.eaIsReg) setReg(d.modrmRm, size, v);
+  if (d.eaIsReg()) setReg(d.modrmRm(), size, v);
   else writeLin(rmwLin, size, v);
 }
 @inline export function readG(size: u32): u64 {
-  return getReg(d.modrmReg, size);
+  return getReg(d.modrmReg(), size);
 }
 @inline export function writeG(size: u32, v: u64): void {
-  setReg(d.modrmReg, size, v);
+  setReg(d.modrmReg(), size, v);
 }
 
 // --- the stack ---

@@ -4,9 +4,9 @@
 import { OPCODE_ATTRS } from "./generated/opcode-table";
 import * as st from "./state";
 import { mode, MODE_LONG, CS, SS, DS, ES, FS, GS, segBase, segLimit, reg64 } from "./state";
-import { fetchLin8 } from "./memory";
+import { fetchLin8, flushTlb, ramSize } from "./memory";
 import { raise, EXC_GP, EXC_UD } from "./fault";
-import { TLB, TLB_MASK } from "./layout";
+import { TLB, TLB_MASK, RAM_BASE } from "./layout";
 
 // Attribute bits; keep in step with scripts/gen-opcode-table.mjs.
 export const A_MODRM: u32 = 1;
@@ -36,34 +36,91 @@ const PREFIX_CLASS: usize = memory.data<u8>([
   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ]);
 
-/** Opcode: 0x00-0xff one-byte map, 0x100-0x1ff the 0F map. */
-export let op: u32 = 0;
+// --- the decoded-instruction cache ---
+// Decoding is the most expensive part of interpreting x86, so each instruction is decoded once
+// into a 48-byte record in a direct-mapped cache keyed by its linear address and the decode
+// context (mode, CPL, default sizes). The executor reads its operands from the record through the
+// getters below. Records go stale all at once (a new epoch) when a page mapping may have changed
+// (TLB flushes) or when a page holding decoded code is written (such pages are marked in
+// CODEMAP, and their TLB entries force writes through the slow path that notices).
+const DIC: u32 = 0x500000;
+const DIC_BITS: u32 = 14;
+const DIC_MASK: u32 = (1 << DIC_BITS) - 1;
+const DIC_SCRATCH: u32 = DIC + (48 << DIC_BITS); // for instructions that must not be cached
+export const CODEMAP: u32 = 0x600000; // one byte per 4 KiB physical page below 4 GiB
+// Record layout.
+const I_TAG: u32 = 0; // u64 linear address of the first byte
+const I_EPOCH: u32 = 8; // u32
+const I_OP: u32 = 12; // u16
+const I_LEN: u32 = 14; // u8
+const I_FLAGS: u32 = 15; // u8, F_* below
+const I_OSZ: u32 = 16;
+const I_ASZ: u32 = 17;
+const I_SEGOVR: u32 = 18; // i8, -1 for none
+const I_REX: u32 = 19;
+const I_REP: u32 = 20;
+const I_MODRM: u32 = 21;
+const I_REG: u32 = 22;
+const I_RM: u32 = 23;
+const I_BASE: u32 = 24; // 16: none
+const I_INDEX: u32 = 25; // 16: none
+const I_SCALE: u32 = 26;
+const I_EASEG: u32 = 27;
+const I_DISP: u32 = 28; // i32
+const I_IMM: u32 = 32; // u64
+const I_IMM2: u32 = 40; // u32
+const I_CONTEXT: u32 = 44; // u32
+const IF_EAREG: u32 = 1; // ModRM names a register
+const IF_MEM: u32 = 2; // ModRM names memory
+const IF_RIPREL: u32 = 4;
+const IF_REXW: u32 = 8;
+
+/** Current epoch; records of older epochs are invalid. */
+let epoch: u32 = 1;
+/** The record of the instruction being executed. */
+export let ins: u32 = DIC_SCRATCH;
+
+/** Make every decoded record stale (page mappings or code changed). */
+export function invalidateDecoded(): void {
+  epoch++;
+  if (epoch == 0) {
+    memory.fill(DIC, 0, 48 << DIC_BITS);
+    epoch = 1;
+  }
+}
+
+/** A write hit a page that holds decoded code. */
+export function codeWritten(): void {
+  invalidateDecoded();
+}
+
+// Getters for the executor.
+@inline export function op(): u32 { return <u32>load<u16>(ins + I_OP); }
 /** Operand size in bytes for "v" operands: 2, 4 or 8. */
-export let osz: u32 = 4;
+@inline export function osz(): u32 { return <u32>load<u8>(ins + I_OSZ); }
 /** Address size in bytes: 2, 4 or 8. */
-export let asz: u32 = 4;
-export let segOverride: i32 = -1;
+@inline export function asz(): u32 { return <u32>load<u8>(ins + I_ASZ); }
+@inline export function segOverride(): i32 { return <i32>load<i8>(ins + I_SEGOVR); }
 /** REX prefix byte, 0 if none. */
-export let rex: u32 = 0;
-export let rexW: bool = false;
+@inline export function rex(): u32 { return <u32>load<u8>(ins + I_REX); }
+@inline export function rexW(): bool { return (load<u8>(ins + I_FLAGS) & IF_REXW) != 0; }
 /** 0xF2, 0xF3 or 0. */
-export let repPrefix: u32 = 0;
-export let lockPrefix: bool = false;
-export let opsizePrefix: bool = false;
-export let modrm: u32 = 0;
-export let modrmMod: u32 = 0;
+@inline export function repPrefix(): u32 { return <u32>load<u8>(ins + I_REP); }
+@inline export function modrm(): u32 { return <u32>load<u8>(ins + I_MODRM); }
 /** ModRM.reg extended by REX.R. */
-export let modrmReg: u32 = 0;
+@inline export function modrmReg(): u32 { return <u32>load<u8>(ins + I_REG); }
 /** ModRM.rm extended by REX.B (the register when mod = 3). */
-export let modrmRm: u32 = 0;
-export let eaIsReg: bool = false;
-/** Effective address (offset in eaSeg), truncated to the address size. */
-export let eaOff: u64 = 0;
-export let eaSeg: u32 = DS;
+@inline export function modrmRm(): u32 { return <u32>load<u8>(ins + I_RM); }
+@inline export function eaIsReg(): bool { return (load<u8>(ins + I_FLAGS) & IF_EAREG) != 0; }
+/** Segment of the memory operand (default or override). */
+@inline export function eaSeg(): u32 { return <u32>load<u8>(ins + I_EASEG); }
 /** Base register of the memory operand (16: none); POP Ev needs to know if it is RSP. */
-export let eaBase: u32 = 16;
-export let imm: u64 = 0;
-export let imm2: u32 = 0;
+@inline export function eaBase(): u32 { return <u32>load<u8>(ins + I_BASE); }
+@inline export function imm(): u64 { return load<u64>(ins + I_IMM); }
+@inline export function imm2(): u32 { return load<u32>(ins + I_IMM2); }
+
+/** Effective address of the memory operand, truncated to the address size (computed per execution). */
+export let eaOff: u64 = 0;
 
 // The page the instruction bytes come from, to skip the TLB for consecutive bytes.
 let fetchTag: u64 = 1;
@@ -72,6 +129,8 @@ let ip: u64 = 0;
 /** Host address of the next instruction byte while the whole instruction is known to be on one page. */
 let fastPtr: u32 = 0;
 let fast: bool = false;
+/** Set when a byte of the current instruction came from MMIO: do not cache its record. */
+let uncacheable: bool = false;
 
 /** Forget the cached code page (TLB flush, CPL or CS change). */
 export function invalidateFetch(): void {
@@ -91,10 +150,26 @@ function fetchSlow(): u32 {
   if (off - st.instrStart >= 15) raise(EXC_GP, 0); // longer than 15 bytes (SDM Vol. 2 §2.3.11)
   const b = fetchLin8(lin);
   const e = TLB + ((<u32>(lin >> 12) & TLB_MASK) << 4);
-  if (load<u64>(e) == (lin & ~<u64>0xfff) && (load<u32>(e + 12) & 16) == 0) {
-    fetchTag = lin & ~<u64>0xfff;
-    fetchAddend = load<u32>(e + 8);
-  }
+  if (load<u64>(e) == (lin & ~<u64>0xfff)) {
+    if ((load<u32>(e + 12) & 16) != 0) {
+      uncacheable = true; // bytes from MMIO
+    } else {
+      const host = (<u32>lin & ~0xfff) + load<u32>(e + 8);
+      if (host >= RAM_BASE && host - RAM_BASE < <u32>ramSize) {
+        const ppn = (host - RAM_BASE) >> 12;
+        if (load<u8>(CODEMAP + ppn) == 0) {
+          // First code on this page: from now on writes to it must take the slow path, so
+          // drop every TLB entry that might allow them (aliases included).
+          store<u8>(CODEMAP + ppn, 1);
+          flushTlb(true);
+          ip = off + 1;
+          return b;
+        }
+      }
+      fetchTag = lin & ~<u64>0xfff;
+      fetchAddend = load<u32>(e + 8);
+    }
+  } else uncacheable = true; // the byte came through a path that did not leave a TLB entry
   ip = off + 1;
   return b;
 }
@@ -136,8 +211,8 @@ function fetch32(): u32 {
 }
 
 /** LOCK is allowed only on read-modify-write instructions with a memory destination (SDM Vol. 2 "LOCK"). */
-function lockable(b: u32): bool {
-  if (eaIsReg) return false;
+function lockable(b: u32, modrmReg: u32, noMemory: bool): bool {
+  if (noMemory) return false;
   const r = modrmReg & 7;
   switch (b) {
     case 0x00: case 0x01: case 0x08: case 0x09: case 0x10: case 0x11: case 0x18: case 0x19:
@@ -153,17 +228,58 @@ function lockable(b: u32): bool {
   return false;
 }
 
-/** Decode the instruction at RIP; on return st.rip is the address of the next instruction. */
+/** Compute eaOff from the record (registers change between executions). */
+@inline function computeEa(): void {
+  let ea = <u64>(<i64>load<i32>(ins + I_DISP));
+  const base = <u32>load<u8>(ins + I_BASE);
+  const index = <u32>load<u8>(ins + I_INDEX);
+  if (base != 16) ea += reg64(base);
+  if (index != 16) ea += reg64(index) << <u64>load<u8>(ins + I_SCALE);
+  if ((load<u8>(ins + I_FLAGS) & IF_RIPREL) != 0) ea += st.rip;
+  const a = <u32>load<u8>(ins + I_ASZ);
+  if (a == 2) ea &= 0xffff;
+  else if (a == 4) ea &= 0xffffffff;
+  eaOff = ea;
+}
+
+/** Fetch the decoded record for the instruction at RIP (decoding it on a miss); advances RIP. */
 export function decode(): void {
+  const start = st.rip;
+  st.instrStart = start;
+  const lin = mode == MODE_LONG ? start : ((segBase(CS) + start) & 0xffffffff);
+  const e = DIC + ((<u32>(lin ^ (lin >> DIC_BITS)) & DIC_MASK) * 48);
+  if (load<u64>(e + I_TAG) == lin && load<u32>(e + I_EPOCH) == epoch && load<u32>(e + I_CONTEXT) == st.decodeContext &&
+      (mode == MODE_LONG || start + <u64>load<u8>(e + I_LEN) - 1 <= <u64>segLimit(CS))) {
+    ins = e;
+    st.rip = start + <u64>load<u8>(e + I_LEN);
+    if ((load<u8>(e + I_FLAGS) & IF_MEM) != 0) computeEa();
+    return;
+  }
+  uncacheable = false;
+  store<u64>(e + I_TAG, 1); // the slot is being rewritten: invalid until complete
+  ins = e;
+  decodeInto(e);
+  if (uncacheable) {
+    memory.copy(DIC_SCRATCH, e, 48);
+    ins = DIC_SCRATCH;
+  } else {
+    store<u64>(e + I_TAG, lin);
+    store<u32>(e + I_EPOCH, epoch);
+    store<u32>(e + I_CONTEXT, st.decodeContext);
+  }
+  if ((load<u8>(ins + I_FLAGS) & IF_MEM) != 0) computeEa();
+}
+
+/** Decode the instruction at st.rip into record `e`; st.rip ends at the next instruction. */
+function decodeInto(e: u32): void {
   const longMode = mode == MODE_LONG;
   ip = st.rip;
-  st.instrStart = ip;
   startFetch();
-  segOverride = -1;
-  rex = 0;
-  repPrefix = 0;
-  lockPrefix = false;
-  opsizePrefix = false;
+  let segOvr: i32 = -1;
+  let rexb: u32 = 0;
+  let rep: u32 = 0;
+  let lock = false;
+  let opsizePrefix = false;
   let adsizePrefix = false;
   let b: u32;
   while (true) {
@@ -172,29 +288,28 @@ export function decode(): void {
     const cls = <u32>load<u8>(PREFIX_CLASS + b);
     if (cls == 0) break;
     switch (cls) {
-      case PFX_SEG: segOverride = <i32>((b >> 3) & 3); break;
-      case PFX_FS: segOverride = <i32>FS; break;
-      case PFX_GS: segOverride = <i32>GS; break;
+      case PFX_SEG: segOvr = <i32>((b >> 3) & 3); break;
+      case PFX_FS: segOvr = <i32>FS; break;
+      case PFX_GS: segOvr = <i32>GS; break;
       case PFX_OPSIZE: opsizePrefix = true; break;
       case PFX_ADSIZE: adsizePrefix = true; break;
-      case PFX_LOCK: lockPrefix = true; break;
-      case PFX_REP: repPrefix = b; break;
+      case PFX_LOCK: lock = true; break;
+      case PFX_REP: rep = b; break;
       default: // REX (0x40-0x4f): a prefix only in 64-bit mode, and only right before the opcode
         if (!longMode) break;
-        rex = b;
+        rexb = b;
         continue;
     }
     if (cls == PFX_REX) break;
-    rex = 0;
+    rexb = 0;
   }
   if (b == 0x0f) b = 0x100 | fetch8();
-  op = b;
   const attrs = <u32>load<u16>(OPCODE_ATTRS + (b << 1));
   if ((attrs & A_UNDEF) != 0 || (longMode && (attrs & A_I64) != 0)) raise(EXC_UD, -1);
-  rexW = (rex & 8) != 0;
-
+  const w = (rexb & 8) != 0;
+  let osz: u32, asz: u32;
   if (longMode) {
-    if (rexW) osz = 8;
+    if (w) osz = 8;
     else if ((attrs & A_F64) != 0) osz = 8;
     else if ((attrs & A_D64) != 0) osz = opsizePrefix ? 2 : 8;
     else osz = opsizePrefix ? 2 : 4;
@@ -204,82 +319,78 @@ export function decode(): void {
     asz = adsizePrefix ? 6 - st.addrSize : st.addrSize;
   }
 
-  let ripRelative = false;
+  let flags: u32 = w ? IF_REXW : 0;
+  let reg: u32 = 0, rmv: u32 = 0, m: u32 = 0;
+  let base: u32 = 16, index: u32 = 16, scale: u32 = 0, disp: i32 = 0, seg: u32 = DS;
   if ((attrs & A_MODRM) != 0) {
-    const m = fetch8();
-    modrm = m;
-    modrmMod = m >> 6;
-    modrmReg = ((m >> 3) & 7) | ((rex & 4) << 1);
+    m = fetch8();
+    const mod = m >> 6;
+    reg = ((m >> 3) & 7) | ((rexb & 4) << 1);
     const rm = m & 7;
-    if (modrmMod == 3) {
-      eaIsReg = true;
-      modrmRm = rm | ((rex & 1) << 3);
+    if (mod == 3) {
+      flags |= IF_EAREG;
+      rmv = rm | ((rexb & 1) << 3);
     } else {
-      eaIsReg = false;
-      modrmRm = rm;
-      let seg: u32 = DS;
-      let ea: u64 = 0;
-      eaBase = 16;
+      flags |= IF_MEM;
+      rmv = rm;
       if (asz == 2) {
-        // 16-bit forms (SDM Vol. 2 Table 2-1).
+        // 16-bit forms (SDM Vol. 2 Table 2-1): base BX/BP, index SI/DI.
         switch (rm) {
-          case 0: ea = reg64(3) + reg64(6); break;
-          case 1: ea = reg64(3) + reg64(7); break;
-          case 2: ea = reg64(5) + reg64(6); seg = SS; break;
-          case 3: ea = reg64(5) + reg64(7); seg = SS; break;
-          case 4: ea = reg64(6); break;
-          case 5: ea = reg64(7); break;
+          case 0: base = 3; index = 6; break;
+          case 1: base = 3; index = 7; break;
+          case 2: base = 5; index = 6; seg = SS; break;
+          case 3: base = 5; index = 7; seg = SS; break;
+          case 4: base = 6; break;
+          case 5: base = 7; break;
           case 6:
-            if (modrmMod == 0) ea = <u64>fetch16();
-            else { ea = reg64(5); seg = SS; }
+            if (mod == 0) disp = <i32>fetch16();
+            else { base = 5; seg = SS; }
             break;
-          default: ea = reg64(3); break;
+          default: base = 3; break;
         }
-        if (modrmMod == 1) ea += <u64>(<i64>(<i8>fetch8()));
-        else if (modrmMod == 2) ea += <u64>fetch16();
-        ea &= 0xffff;
+        if (mod == 1) disp += <i32>(<i8>fetch8());
+        else if (mod == 2) disp += <i32>fetch16();
       } else {
         // 32/64-bit forms (SDM Vol. 2 Tables 2-2, 2-3 and §2.2.1.6).
         if (rm == 4) {
           const sib = fetch8();
-          const scale = sib >> 6;
-          const index = ((sib >> 3) & 7) | ((rex & 2) << 2);
-          const base = sib & 7;
-          if (index != 4) ea = reg64(index) << scale;
-          if (base == 5 && modrmMod == 0) {
-            ea += <u64>(<i64>(<i32>fetch32()));
+          scale = sib >> 6;
+          const ix = ((sib >> 3) & 7) | ((rexb & 2) << 2);
+          const bs = sib & 7;
+          if (ix != 4) index = ix;
+          if (bs == 5 && mod == 0) {
+            disp = <i32>fetch32();
           } else {
-            eaBase = base | ((rex & 1) << 3);
-            ea += reg64(eaBase);
-            if (base == 4 || base == 5) seg = SS;
+            base = bs | ((rexb & 1) << 3);
+            if (bs == 4 || bs == 5) seg = SS;
           }
-        } else if (rm == 5 && modrmMod == 0) {
-          ea = <u64>(<i64>(<i32>fetch32()));
-          if (longMode) ripRelative = true;
+        } else if (rm == 5 && mod == 0) {
+          disp = <i32>fetch32();
+          if (longMode) flags |= IF_RIPREL;
         } else {
-          eaBase = rm | ((rex & 1) << 3);
-          ea = reg64(eaBase);
+          base = rm | ((rexb & 1) << 3);
           if (rm == 5) seg = SS;
         }
-        if (modrmMod == 1) ea += <u64>(<i64>(<i8>fetch8()));
-        else if (modrmMod == 2) ea += <u64>(<i64>(<i32>fetch32()));
+        if (mod == 1) disp += <i32>(<i8>fetch8());
+        else if (mod == 2) disp += <i32>fetch32();
       }
-      eaOff = ea;
-      eaSeg = segOverride >= 0 ? <u32>segOverride : seg;
+      if (segOvr >= 0) seg = <u32>segOvr;
     }
   }
 
   // Group 5 members have their own 64-bit-mode sizes (cpu/opcode-table.ts GROUPS['5']):
   // near CALL/JMP are f64, PUSH is d64.
   if (longMode && b == 0xff) {
-    const r = modrmReg & 7;
+    const r = reg & 7;
     if (r == 2 || r == 4) osz = 8;
-    else if (r == 6 && !rexW) osz = opsizePrefix ? 2 : 8;
+    else if (r == 6 && !w) osz = opsizePrefix ? 2 : 8;
   }
 
   // Immediates (operand codes of SDM Vol. 2 §A.2.2).
+  let imm: u64 = 0;
+  let imm2: u32 = 0;
   let immKind = (attrs >> 1) & 7;
-  if ((attrs & A_GRP3IMM) != 0 && (modrmReg & 6) == 0) immKind = b == 0xf6 ? 1 : 3;
+  if ((attrs & A_GRP3IMM) != 0 && (reg & 6) == 0) immKind = b == 0xf6 ? 1 : 3;
   switch (immKind) {
     case 0: break;
     case 1: imm = <u64>(<i64>(<i8>fetch8())); break;
@@ -299,9 +410,25 @@ export function decode(): void {
       else { const lo = <u64>fetch32(); imm = lo | (<u64>fetch32() << 32); }
       break;
   }
-  if (lockPrefix && !lockable(b)) raise(EXC_UD, -1);
-  if (ripRelative) eaOff += ip;
-  if (!eaIsReg && (attrs & A_MODRM) != 0 && asz == 4) eaOff &= 0xffffffff;
+  if (lock && !lockable(b, reg, (flags & IF_EAREG) != 0 || (attrs & A_MODRM) == 0)) raise(EXC_UD, -1);
+
+  store<u16>(e + I_OP, <u16>b);
+  store<u8>(e + I_LEN, <u8>(ip - st.rip));
+  store<u8>(e + I_FLAGS, <u8>flags);
+  store<u8>(e + I_OSZ, <u8>osz);
+  store<u8>(e + I_ASZ, <u8>asz);
+  store<i8>(e + I_SEGOVR, <i8>segOvr);
+  store<u8>(e + I_REX, <u8>rexb);
+  store<u8>(e + I_REP, <u8>rep);
+  store<u8>(e + I_MODRM, <u8>m);
+  store<u8>(e + I_REG, <u8>reg);
+  store<u8>(e + I_RM, <u8>rmv);
+  store<u8>(e + I_BASE, <u8>base);
+  store<u8>(e + I_INDEX, <u8>index);
+  store<u8>(e + I_SCALE, <u8>scale);
+  store<u8>(e + I_EASEG, <u8>seg);
+  store<i32>(e + I_DISP, disp);
+  store<u64>(e + I_IMM, imm);
+  store<u32>(e + I_IMM2, imm2);
   st.rip = ip;
 }
-

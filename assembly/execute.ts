@@ -35,15 +35,15 @@ import { hostPortRead, hostPortWrite } from "./host";
 
 /** Near branch target, truncated to the operand size (SDM Vol. 2 "JMP"). */
 function branchTo(target: u64): void {
-  if (d.osz == 2) target &= 0xffff;
-  else if (d.osz == 4) target &= 0xffffffff;
+  if (d.osz() == 2) target &= 0xffff;
+  else if (d.osz() == 4) target &= 0xffffffff;
   if (mode != MODE_LONG && target > <u64>st.segLimit(CS)) raise(EXC_GP, 0);
   st.rip = target;
 }
 
 /** Count register for LOOP/JCXZ/string ops: CX, ECX or RCX by address size. */
 @inline function countReg(): u64 {
-  return reg64(RCX) & sizeMask(d.asz);
+  return reg64(RCX) & sizeMask(d.asz());
 }
 
 function portIn(port: u32, size: u32): u32 {
@@ -90,15 +90,15 @@ function cliSti(set: bool): void {
 
 function bitTest(kind: u32, isImm: bool): void {
   // kind: 0 BT, 1 BTS, 2 BTR, 3 BTC.
-  const size = d.osz;
+  const size = d.osz();
   const bits: u64 = (<u64>size) << 3;
-  let offset: u64 = isImm ? (d.imm & 0xff) : readG(size);
+  let offset: u64 = isImm ? (d.imm() & 0xff) : readG(size);
   let v: u64;
   let bit: u64;
   let lin: u64 = 0;
-  if (d.eaIsReg) {
+  if (d.eaIsReg()) {
     bit = offset & (bits - 1);
-    v = getReg(d.modrmRm, size);
+    v = getReg(d.modrmRm(), size);
   } else {
     // Register bit offsets address memory beyond the operand (SDM Vol. 2 "BT").
     let disp: i64 = 0;
@@ -107,8 +107,8 @@ function bitTest(kind: u32, isImm: bool): void {
       disp = (so >> (<i64>((size == 2 ? 4 : size == 4 ? 5 : 6)))) * <i64>size;
       bit = <u64>so & (bits - 1);
     } else bit = offset & (bits - 1);
-    const off = (d.eaOff + <u64>disp) & sizeMask(d.asz);
-    lin = linear(d.eaSeg, off, size, kind != 0);
+    const off = (d.eaOff + <u64>disp) & sizeMask(d.asz());
+    lin = linear(d.eaSeg(), off, size, kind != 0);
     if (kind != 0) probeWrite(lin, size);
     v = readLin(lin, size);
   }
@@ -119,13 +119,13 @@ function bitTest(kind: u32, isImm: bool): void {
   if (kind == 1) v |= <u64>1 << bit;
   else if (kind == 2) v &= ~(<u64>1 << bit);
   else v ^= <u64>1 << bit;
-  if (d.eaIsReg) setReg(d.modrmRm, size, v);
+  if (d.eaIsReg()) setReg(d.modrmRm(), size, v);
   else writeLin(lin, size, v);
 }
 
 function group3(size: u32): void {
-  switch (d.modrmReg & 7) {
-    case 0: case 1: { const a = readE(size); alu(4, a, d.imm, size); break; }
+  switch (d.modrmReg() & 7) {
+    case 0: case 1: { const a = readE(size); alu(4, a, d.imm(), size); break; }
     case 2: { const a = readRmw(size); writeRmw(size, ~a & sizeMask(size)); break; }
     case 3: { const a = readRmw(size); const r = neg(a, size); writeRmw(size, r); break; }
     case 4: { // MUL
@@ -169,7 +169,7 @@ function group3(size: u32): void {
       break;
     }
     default: { // DIV, IDIV
-      const signed = (d.modrmReg & 7) == 7;
+      const signed = (d.modrmReg() & 7) == 7;
       const b = readE(size);
       if (size == 1) {
         const ax = reg64(RAX) & 0xffff;
@@ -226,9 +226,9 @@ function bcd(op: u32): void {
 }
 
 function enter(): void {
-  const size = d.osz;
-  const alloc = d.imm & 0xffff;
-  const level = d.imm2 & 31;
+  const size = d.osz();
+  const alloc = d.imm() & 0xffff;
+  const level = d.imm2() & 31;
   const bp = reg64(RBP);
   const smask = sizeMask(st.stackSize);
   let sp = reg64(RSP);
@@ -256,10 +256,10 @@ function enter(): void {
 }
 
 function cmpxchg8b16b(): void {
-  if (d.eaIsReg) raiseUD();
-  const wide = d.rexW;
+  if (d.eaIsReg()) raiseUD();
+  const wide = d.rexW();
   const size: u32 = wide ? 16 : 8;
-  const lin = linear(d.eaSeg, d.eaOff, size, true);
+  const lin = linear(d.eaSeg(), d.eaOff, size, true);
   if (wide && (d.eaOff & 15) != 0) raiseGP(0);
   probeWrite(lin, 8);
   probeWrite(lin + 8, wide ? 8 : 0);
@@ -283,17 +283,17 @@ function cmpxchg8b16b(): void {
 
 /** Far pointer load: LDS/LES/LFS/LGS/LSS. */
 function loadFarPointer(seg: u32): void {
-  if (d.eaIsReg) raiseUD();
-  const size = d.osz;
-  const off = readMem(d.eaSeg, d.eaOff, size);
-  const sel = <u32>readMem(d.eaSeg, (d.eaOff + size) & sizeMask(d.asz), 2);
+  if (d.eaIsReg()) raiseUD();
+  const size = d.osz();
+  const off = readMem(d.eaSeg(), d.eaOff, size);
+  const sel = <u32>readMem(d.eaSeg(), (d.eaOff + size) & sizeMask(d.asz()), 2);
   loadSeg(seg, sel);
   writeG(size, off);
 }
 
 export function execute(): void {
-  const op = d.op;
-  const osz = d.osz;
+  const op = d.op();
+  const osz = d.osz();
   switch (op) {
     // ALU: 00-3F in eight rows of six forms.
     case 0x00: case 0x08: case 0x10: case 0x18: case 0x20: case 0x28: case 0x30: case 0x38: {
@@ -324,13 +324,13 @@ export function execute(): void {
     }
     case 0x04: case 0x0c: case 0x14: case 0x1c: case 0x24: case 0x2c: case 0x34: case 0x3c: {
       const n = op >> 3;
-      const r = alu(n, reg64(RAX), d.imm, 1);
+      const r = alu(n, reg64(RAX), d.imm(), 1);
       if (n != 7) setReg8(RAX, <u32>r);
       break;
     }
     case 0x05: case 0x0d: case 0x15: case 0x1d: case 0x25: case 0x2d: case 0x35: case 0x3d: {
       const n = op >> 3;
-      const r = alu(n, reg64(RAX), d.imm, osz);
+      const r = alu(n, reg64(RAX), d.imm(), osz);
       if (n != 7) setReg(RAX, osz, r);
       break;
     }
@@ -349,12 +349,12 @@ export function execute(): void {
     case 0x48: case 0x49: case 0x4a: case 0x4b: case 0x4c: case 0x4d: case 0x4e: case 0x4f:
       setReg(op & 7, osz, dec(getReg(op & 7, osz), osz)); break;
     case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57: {
-      const r = (op & 7) | ((d.rex & 1) << 3);
+      const r = (op & 7) | ((d.rex() & 1) << 3);
       push(getReg(r, osz), osz);
       break;
     }
     case 0x58: case 0x59: case 0x5a: case 0x5b: case 0x5c: case 0x5d: case 0x5e: case 0x5f: {
-      const r = (op & 7) | ((d.rex & 1) << 3);
+      const r = (op & 7) | ((d.rex() & 1) << 3);
       const v = pop(osz);
       setReg(r, osz, v);
       break;
@@ -387,10 +387,10 @@ export function execute(): void {
       break;
     }
     case 0x62: { // BOUND
-      if (d.eaIsReg) raiseUD();
+      if (d.eaIsReg()) raiseUD();
       const idx = sext(readG(osz), osz);
-      const lo = sext(readMem(d.eaSeg, d.eaOff, osz), osz);
-      const hi = sext(readMem(d.eaSeg, (d.eaOff + osz) & sizeMask(d.asz), osz), osz);
+      const lo = sext(readMem(d.eaSeg(), d.eaOff, osz), osz);
+      const hi = sext(readMem(d.eaSeg(), (d.eaOff + osz) & sizeMask(d.asz()), osz), osz);
       if (<i64>idx < <i64>lo || <i64>idx > <i64>hi) raise(EXC_BR, -1);
       break;
     }
@@ -400,26 +400,26 @@ export function execute(): void {
         writeG(osz, osz == 8 ? sext(v, 4) : v);
       } else arpl();
       break;
-    case 0x68: case 0x6a: push(d.imm, osz); break;
-    case 0x69: case 0x6b: writeG(osz, imulTrunc(readE(osz), d.imm, osz)); break;
+    case 0x68: case 0x6a: push(d.imm(), osz); break;
+    case 0x69: case 0x6b: writeG(osz, imulTrunc(readE(osz), d.imm(), osz)); break;
     case 0x6c: case 0x6d: case 0x6e: case 0x6f: case 0xa4: case 0xa5: case 0xa6: case 0xa7:
     case 0xaa: case 0xab: case 0xac: case 0xad: case 0xae: case 0xaf:
       stringOp(op); break;
     case 0x70: case 0x71: case 0x72: case 0x73: case 0x74: case 0x75: case 0x76: case 0x77:
     case 0x78: case 0x79: case 0x7a: case 0x7b: case 0x7c: case 0x7d: case 0x7e: case 0x7f:
-      if (testCC(op & 15)) branchTo(st.rip + d.imm);
+      if (testCC(op & 15)) branchTo(st.rip + d.imm());
       break;
     case 0x80: case 0x82: {
-      const n = d.modrmReg & 7;
+      const n = d.modrmReg() & 7;
       const a = n == 7 ? readE(1) : readRmw(1);
-      const r = alu(n, a, d.imm, 1);
+      const r = alu(n, a, d.imm(), 1);
       if (n != 7) writeRmw(1, r);
       break;
     }
     case 0x81: case 0x83: {
-      const n = d.modrmReg & 7;
+      const n = d.modrmReg() & 7;
       const a = n == 7 ? readE(osz) : readRmw(osz);
-      const r = alu(n, a, d.imm, osz);
+      const r = alu(n, a, d.imm(), osz);
       if (n != 7) writeRmw(osz, r);
       break;
     }
@@ -432,37 +432,37 @@ export function execute(): void {
     case 0x8a: writeG(1, readE(1)); break;
     case 0x8b: writeG(osz, readE(osz)); break;
     case 0x8c: { // MOV Ev, Sreg: a register destination takes the zero-extended selector
-      const s = d.modrmReg & 7;
+      const s = d.modrmReg() & 7;
       if (s > 5) raiseUD();
       const v = <u64>segSelector(s);
-      if (d.eaIsReg) setReg(d.modrmRm, osz == 2 ? 2 : osz, v);
+      if (d.eaIsReg()) setReg(d.modrmRm(), osz == 2 ? 2 : osz, v);
       else writeE(2, v);
       break;
     }
-    case 0x8d: if (d.eaIsReg) raiseUD(); writeG(osz, d.eaOff); break;
+    case 0x8d: if (d.eaIsReg()) raiseUD(); writeG(osz, d.eaOff); break;
     case 0x8e: {
-      const s = d.modrmReg & 7;
+      const s = d.modrmReg() & 7;
       if (s == CS || s > 5) raiseUD();
       loadSeg(s, <u32>readE(2));
       if (s == SS) st.events |= EV_SHADOW;
       break;
     }
     case 0x8f: { // POP Ev: with RSP as base, the address is computed after the increment
-      if ((d.modrmReg & 7) != 0) raiseUD();
+      if ((d.modrmReg() & 7) != 0) raiseUD();
       const v = peek(0, osz);
-      if (d.eaIsReg) { setSp(reg64(RSP) + osz); setReg(d.modrmRm, osz, v); }
+      if (d.eaIsReg()) { setSp(reg64(RSP) + osz); setReg(d.modrmRm(), osz, v); }
       else {
-        const off = d.eaBase == RSP ? (d.eaOff + osz) & sizeMask(d.asz) : d.eaOff;
-        writeLin(linear(d.eaSeg, off, osz, true), osz, v);
+        const off = d.eaBase() == RSP ? (d.eaOff + osz) & sizeMask(d.asz()) : d.eaOff;
+        writeLin(linear(d.eaSeg(), off, osz, true), osz, v);
         setSp(reg64(RSP) + osz);
       }
       break;
     }
     case 0x90:
-      if (d.rex & 1) { const a = reg64(8); setReg(8, osz, getReg(RAX, osz)); setReg(RAX, osz, a); }
+      if (d.rex() & 1) { const a = reg64(8); setReg(8, osz, getReg(RAX, osz)); setReg(RAX, osz, a); }
       break; // NOP, PAUSE
     case 0x91: case 0x92: case 0x93: case 0x94: case 0x95: case 0x96: case 0x97: {
-      const r = (op & 7) | ((d.rex & 1) << 3);
+      const r = (op & 7) | ((d.rex() & 1) << 3);
       const a = getReg(r, osz);
       setReg(r, osz, getReg(RAX, osz));
       setReg(RAX, osz, a);
@@ -474,7 +474,7 @@ export function execute(): void {
     case 0x99: // CWD/CDQ/CQO
       setReg(RDX, osz, (sext(reg64(RAX), osz) >> 63) != 0 ? <u64>0xffffffffffffffff : 0);
       break;
-    case 0x9a: farCall(d.imm2, d.imm, osz); break;
+    case 0x9a: farCall(d.imm2(), d.imm(), osz); break;
     case 0x9b: if ((st.cr0 & (CR0_TS | 2)) == (CR0_TS | 2)) raise(EXC_NM, -1); break; // FWAIT
     case 0x9c:
       if (mode == MODE_V86 && ((st.eflags >> 12) & 3) < 3) raiseGP(0);
@@ -486,32 +486,32 @@ export function execute(): void {
       break;
     }
     case 0x9f: setReg8(4, (getEflags() & 0xd5) | 2); break; // LAHF (AH is reg 4 without REX)
-    case 0xa0: { const seg = d.segOverride >= 0 ? <u32>d.segOverride : DS; setReg8(RAX, <u32>readMem(seg, d.imm, 1)); break; }
-    case 0xa1: { const seg = d.segOverride >= 0 ? <u32>d.segOverride : DS; setReg(RAX, osz, readMem(seg, d.imm, osz)); break; }
-    case 0xa2: { const seg = d.segOverride >= 0 ? <u32>d.segOverride : DS; writeMem(seg, d.imm, 1, reg64(RAX)); break; }
-    case 0xa3: { const seg = d.segOverride >= 0 ? <u32>d.segOverride : DS; writeMem(seg, d.imm, osz, reg64(RAX)); break; }
-    case 0xa8: alu(4, reg64(RAX), d.imm, 1); break;
-    case 0xa9: alu(4, reg64(RAX), d.imm, osz); break;
+    case 0xa0: { const seg = d.segOverride() >= 0 ? <u32>d.segOverride() : DS; setReg8(RAX, <u32>readMem(seg, d.imm(), 1)); break; }
+    case 0xa1: { const seg = d.segOverride() >= 0 ? <u32>d.segOverride() : DS; setReg(RAX, osz, readMem(seg, d.imm(), osz)); break; }
+    case 0xa2: { const seg = d.segOverride() >= 0 ? <u32>d.segOverride() : DS; writeMem(seg, d.imm(), 1, reg64(RAX)); break; }
+    case 0xa3: { const seg = d.segOverride() >= 0 ? <u32>d.segOverride() : DS; writeMem(seg, d.imm(), osz, reg64(RAX)); break; }
+    case 0xa8: alu(4, reg64(RAX), d.imm(), 1); break;
+    case 0xa9: alu(4, reg64(RAX), d.imm(), osz); break;
     case 0xb0: case 0xb1: case 0xb2: case 0xb3: case 0xb4: case 0xb5: case 0xb6: case 0xb7:
-      setReg8((op & 7) | ((d.rex & 1) << 3), <u32>d.imm); break;
+      setReg8((op & 7) | ((d.rex() & 1) << 3), <u32>d.imm()); break;
     case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf:
-      setReg((op & 7) | ((d.rex & 1) << 3), osz, d.imm); break;
-    case 0xc0: { const a = readRmw(1); writeRmw(1, shift(d.modrmReg & 7, a, <u32>d.imm, 1)); break; }
-    case 0xc1: { const a = readRmw(osz); writeRmw(osz, shift(d.modrmReg & 7, a, <u32>d.imm, osz)); break; }
-    case 0xd0: { const a = readRmw(1); writeRmw(1, shift(d.modrmReg & 7, a, 1, 1)); break; }
-    case 0xd1: { const a = readRmw(osz); writeRmw(osz, shift(d.modrmReg & 7, a, 1, osz)); break; }
-    case 0xd2: { const a = readRmw(1); writeRmw(1, shift(d.modrmReg & 7, a, <u32>reg64(RCX) & 0xff, 1)); break; }
-    case 0xd3: { const a = readRmw(osz); writeRmw(osz, shift(d.modrmReg & 7, a, <u32>reg64(RCX) & 0xff, osz)); break; }
+      setReg((op & 7) | ((d.rex() & 1) << 3), osz, d.imm()); break;
+    case 0xc0: { const a = readRmw(1); writeRmw(1, shift(d.modrmReg() & 7, a, <u32>d.imm(), 1)); break; }
+    case 0xc1: { const a = readRmw(osz); writeRmw(osz, shift(d.modrmReg() & 7, a, <u32>d.imm(), osz)); break; }
+    case 0xd0: { const a = readRmw(1); writeRmw(1, shift(d.modrmReg() & 7, a, 1, 1)); break; }
+    case 0xd1: { const a = readRmw(osz); writeRmw(osz, shift(d.modrmReg() & 7, a, 1, osz)); break; }
+    case 0xd2: { const a = readRmw(1); writeRmw(1, shift(d.modrmReg() & 7, a, <u32>reg64(RCX) & 0xff, 1)); break; }
+    case 0xd3: { const a = readRmw(osz); writeRmw(osz, shift(d.modrmReg() & 7, a, <u32>reg64(RCX) & 0xff, osz)); break; }
     case 0xc2: case 0xc3: { // RET near
       const target = peek(0, osz);
       branchTo(target);
-      setSp(reg64(RSP) + osz + (op == 0xc2 ? (d.imm & 0xffff) : 0));
+      setSp(reg64(RSP) + osz + (op == 0xc2 ? (d.imm() & 0xffff) : 0));
       break;
     }
     case 0xc4: loadFarPointer(ES); break;
     case 0xc5: loadFarPointer(DS); break;
-    case 0xc6: if ((d.modrmReg & 7) != 0) raiseUD(); writeE(1, d.imm); break;
-    case 0xc7: if ((d.modrmReg & 7) != 0) raiseUD(); writeE(osz, d.imm); break;
+    case 0xc6: if ((d.modrmReg() & 7) != 0) raiseUD(); writeE(1, d.imm()); break;
+    case 0xc7: if ((d.modrmReg() & 7) != 0) raiseUD(); writeE(osz, d.imm()); break;
     case 0xc8: enter(); break;
     case 0xc9: { // LEAVE
       const bp = getReg(RBP, st.stackSize);
@@ -520,14 +520,14 @@ export function execute(): void {
       setReg(RBP, osz, v);
       break;
     }
-    case 0xca: farReturn(osz, <u32>(d.imm & 0xffff)); break;
+    case 0xca: farReturn(osz, <u32>(d.imm() & 0xffff)); break;
     case 0xcb: farReturn(osz, 0); break;
     case 0xcc: softwareInterrupt(3, INT_INT3); break;
-    case 0xcd: softwareInterrupt(<u32>d.imm & 0xff, INT_SOFT); break;
+    case 0xcd: softwareInterrupt(<u32>d.imm() & 0xff, INT_SOFT); break;
     case 0xce: if (getOF()) softwareInterrupt(4, INT_INTO); break;
     case 0xcf: iret(osz); break;
     case 0xd4: { // AAM
-      const base = <u32>d.imm & 0xff;
+      const base = <u32>d.imm() & 0xff;
       if (base == 0) raise(EXC_DE, -1);
       const al = <u32>reg64(RAX) & 0xff;
       const r = ((al / base) << 8) | (al % base);
@@ -536,7 +536,7 @@ export function execute(): void {
       break;
     }
     case 0xd5: { // AAD
-      const base = <u32>d.imm & 0xff;
+      const base = <u32>d.imm() & 0xff;
       const ax = <u32>reg64(RAX);
       const al = ((ax & 0xff) + ((ax >> 8) & 0xff) * base) & 0xff;
       st.setReg16(RAX, al);
@@ -545,8 +545,8 @@ export function execute(): void {
     }
     case 0xd6: setReg8(RAX, getCF() ? 0xff : 0); break; // SALC
     case 0xd7: { // XLAT
-      const seg = d.segOverride >= 0 ? <u32>d.segOverride : DS;
-      const off = (reg64(RBX) + (reg64(RAX) & 0xff)) & sizeMask(d.asz);
+      const seg = d.segOverride() >= 0 ? <u32>d.segOverride() : DS;
+      const off = (reg64(RBX) + (reg64(RAX) & 0xff)) & sizeMask(d.asz());
       setReg8(RAX, <u32>readMem(seg, off, 1));
       break;
     }
@@ -556,25 +556,25 @@ export function execute(): void {
       raiseUD();
       break;
     case 0xe0: case 0xe1: case 0xe2: { // LOOPNE, LOOPE, LOOP
-      const c = (countReg() - 1) & sizeMask(d.asz);
-      setReg(RCX, d.asz, c);
+      const c = (countReg() - 1) & sizeMask(d.asz());
+      setReg(RCX, d.asz(), c);
       let take = c != 0;
       if (op == 0xe0) take = take && !getZF();
       else if (op == 0xe1) take = take && getZF();
-      if (take) branchTo(st.rip + d.imm);
+      if (take) branchTo(st.rip + d.imm());
       break;
     }
-    case 0xe3: if (countReg() == 0) branchTo(st.rip + d.imm); break;
-    case 0xe4: setReg8(RAX, portIn(<u32>d.imm & 0xff, 1)); break;
-    case 0xe5: setReg(RAX, osz == 2 ? 2 : 4, <u64>portIn(<u32>d.imm & 0xff, osz == 2 ? 2 : 4)); break;
-    case 0xe6: portOut(<u32>d.imm & 0xff, 1, <u32>reg64(RAX)); break;
-    case 0xe7: portOut(<u32>d.imm & 0xff, osz == 2 ? 2 : 4, <u32>reg64(RAX)); break;
+    case 0xe3: if (countReg() == 0) branchTo(st.rip + d.imm()); break;
+    case 0xe4: setReg8(RAX, portIn(<u32>d.imm() & 0xff, 1)); break;
+    case 0xe5: setReg(RAX, osz == 2 ? 2 : 4, <u64>portIn(<u32>d.imm() & 0xff, osz == 2 ? 2 : 4)); break;
+    case 0xe6: portOut(<u32>d.imm() & 0xff, 1, <u32>reg64(RAX)); break;
+    case 0xe7: portOut(<u32>d.imm() & 0xff, osz == 2 ? 2 : 4, <u32>reg64(RAX)); break;
     case 0xec: setReg8(RAX, portIn(<u32>reg64(RDX) & 0xffff, 1)); break;
     case 0xed: setReg(RAX, osz == 2 ? 2 : 4, <u64>portIn(<u32>reg64(RDX) & 0xffff, osz == 2 ? 2 : 4)); break;
     case 0xee: portOut(<u32>reg64(RDX) & 0xffff, 1, <u32>reg64(RAX)); break;
     case 0xef: portOut(<u32>reg64(RDX) & 0xffff, osz == 2 ? 2 : 4, <u32>reg64(RAX)); break;
     case 0xe8: { // CALL near relative
-      const target = st.rip + d.imm;
+      const target = st.rip + d.imm();
       const ret = st.rip;
       const tmask = sizeMask(osz);
       if (mode != MODE_LONG && (target & tmask) > <u64>st.segLimit(CS)) raise(EXC_GP, 0);
@@ -582,8 +582,8 @@ export function execute(): void {
       st.rip = target & tmask;
       break;
     }
-    case 0xe9: case 0xeb: branchTo(st.rip + d.imm); break;
-    case 0xea: farJump(d.imm2, d.imm); break;
+    case 0xe9: case 0xeb: branchTo(st.rip + d.imm()); break;
+    case 0xea: farJump(d.imm2(), d.imm()); break;
     case 0xf1: softwareInterrupt(1, INT_ICEBP); break;
     case 0xf4: // HLT
       if (st.cpl != 0) raiseGP(0);
@@ -599,7 +599,7 @@ export function execute(): void {
     case 0xfc: st.eflags &= ~F_DF; break;
     case 0xfd: st.eflags |= F_DF; break;
     case 0xfe: {
-      const n = d.modrmReg & 7;
+      const n = d.modrmReg() & 7;
       if (n > 1) raiseUD();
       const a = readRmw(1);
       writeRmw(1, n == 0 ? inc(a, 1) : dec(a, 1));
@@ -612,8 +612,8 @@ export function execute(): void {
 }
 
 function group5(): void {
-  const osz = d.osz;
-  switch (d.modrmReg & 7) {
+  const osz = d.osz();
+  switch (d.modrmReg() & 7) {
     case 0: { const a = readRmw(osz); writeRmw(osz, inc(a, osz)); break; }
     case 1: { const a = readRmw(osz); writeRmw(osz, dec(a, osz)); break; }
     case 2: { // CALL near indirect
@@ -624,11 +624,11 @@ function group5(): void {
       break;
     }
     case 3: case 5: { // CALL/JMP far indirect
-      if (d.eaIsReg) raiseUD();
+      if (d.eaIsReg()) raiseUD();
       const size: u32 = osz;
-      const off = readMem(d.eaSeg, d.eaOff, size);
-      const sel = <u32>readMem(d.eaSeg, (d.eaOff + size) & sizeMask(d.asz), 2);
-      if ((d.modrmReg & 7) == 3) farCall(sel, off, osz);
+      const off = readMem(d.eaSeg(), d.eaOff, size);
+      const sel = <u32>readMem(d.eaSeg(), (d.eaOff + size) & sizeMask(d.asz()), 2);
+      if ((d.modrmReg() & 7) == 3) farCall(sel, off, osz);
       else farJump(sel, off);
       break;
     }
@@ -639,7 +639,7 @@ function group5(): void {
 }
 
 function executeTwoByte(op: u32): void {
-  const osz = d.osz;
+  const osz = d.osz();
   switch (op) {
     case 0x100: groupSix(); break;
     case 0x101: groupSeven(); break;
@@ -672,7 +672,7 @@ function executeTwoByte(op: u32): void {
     }
     case 0x180: case 0x181: case 0x182: case 0x183: case 0x184: case 0x185: case 0x186: case 0x187:
     case 0x188: case 0x189: case 0x18a: case 0x18b: case 0x18c: case 0x18d: case 0x18e: case 0x18f:
-      if (testCC(op & 15)) branchTo(st.rip + d.imm);
+      if (testCC(op & 15)) branchTo(st.rip + d.imm());
       break;
     case 0x190: case 0x191: case 0x192: case 0x193: case 0x194: case 0x195: case 0x196: case 0x197:
     case 0x198: case 0x199: case 0x19a: case 0x19b: case 0x19c: case 0x19d: case 0x19e: case 0x19f:
@@ -692,13 +692,13 @@ function executeTwoByte(op: u32): void {
     case 0x1b3: bitTest(2, false); break;
     case 0x1bb: bitTest(3, false); break;
     case 0x1ba: {
-      const n = d.modrmReg & 7;
+      const n = d.modrmReg() & 7;
       if (n < 4) raiseUD();
       bitTest(n - 4, true);
       break;
     }
     case 0x1a4: case 0x1a5: case 0x1ac: case 0x1ad: {
-      const count = (op & 1) != 0 ? <u32>reg64(RCX) & 0xff : <u32>d.imm & 0xff;
+      const count = (op & 1) != 0 ? <u32>reg64(RCX) & 0xff : <u32>d.imm() & 0xff;
       const a = readRmw(osz);
       writeRmw(osz, shiftDouble(op < 0x1ac, a, readG(osz), count, osz));
       break;
@@ -713,7 +713,7 @@ function executeTwoByte(op: u32): void {
       else {
         // A memory destination is written back unchanged (locked cycle); a register one is
         // left alone entirely (no zero-extension). Then the accumulator is loaded.
-        if (!d.eaIsReg) writeRmw(size, dst);
+        if (!d.eaIsReg()) writeRmw(size, dst);
         setReg(RAX, size, dst);
       }
       break;
@@ -744,13 +744,13 @@ function executeTwoByte(op: u32): void {
       break;
     }
     case 0x1c7: {
-      const n = d.modrmReg & 7;
+      const n = d.modrmReg() & 7;
       if (n == 1) cmpxchg8b16b();
       else raiseUD();
       break;
     }
     case 0x1c8: case 0x1c9: case 0x1ca: case 0x1cb: case 0x1cc: case 0x1cd: case 0x1ce: case 0x1cf: {
-      const r = (op & 7) | ((d.rex & 1) << 3);
+      const r = (op & 7) | ((d.rex() & 1) << 3);
       if (osz == 8) setReg64(r, bswap<u64>(reg64(r)));
       else if (osz == 4) setReg(r, 4, <u64>bswap<u32>(<u32>reg64(r)));
       else st.setReg16(r, 0); // BSWAP of a 16-bit register is undefined; zero like common hardware

@@ -1,7 +1,7 @@
 // The CPU module's exports: the run loop and the state accessors cpu/cpu.ts uses.
 import * as st from "./state";
 import { REGS, SEGS, SEG_SIZE, RAM_BASE, ROM_AREA, ROM_AREA_SIZE, PHYS_ROM, PHYS_MMIO, TLB } from "./layout";
-import { decode } from "./decode";
+import { decode, invalidateDecoded } from "./decode";
 import { execute } from "./execute";
 import { getEflags } from "./flags";
 import { initPhysMap, mapPhysPages, flushTlb, setPrivilegeMasks } from "./memory";
@@ -48,6 +48,7 @@ export function reset(): void {
   st.tripleFault = false;
   resetDebugRegisters();
   flushTlb(true);
+  invalidateDecoded();
   modeChanged();
 }
 
@@ -107,6 +108,9 @@ export function deliverPending(): void {
   let err = st.pendingError;
   st.pendingVector = -1;
   if (v < 0) return;
+  // A fault inside an implicit supervisor access (descriptor or TSS read) left the supervisor
+  // masks in place: restore the ones of the current privilege level.
+  setPrivilegeMasks(st.cpl == 3);
   if (st.deliveringVector >= 0) {
     const c = combineFaults(st.deliveringVector, v);
     if (c == -2) {
@@ -189,3 +193,6 @@ export function mapMmio(phys: u32, size: u32): void {
   mapPhysPages(phys, (size + 0xfff) >> 12, 0, PHYS_MMIO);
 }
 export function tlbAddress(): u32 { return TLB; }
+
+/** The host wrote guest RAM behind the CPU's back (DMA, loaders): drop decoded instructions. */
+export function invalidateDecodedCode(): void { invalidateDecoded(); }

@@ -7,7 +7,7 @@ import {
 } from "./layout";
 import { hostMmioRead, hostMmioWrite } from "./host";
 import { raise, EXC_PF, EXC_GP } from "./fault";
-import { invalidateFetch } from "./decode";
+import { invalidateFetch, invalidateDecoded, codeWritten, CODEMAP } from "./decode";
 import * as st from "./state";
 import { cr0, cr3, cr4, efer, a20Mask, CR0_PG, CR0_WP, CR4_PSE, CR4_PAE, CR4_PGE, EFER_LMA, EFER_NXE } from "./state";
 
@@ -20,6 +20,7 @@ const T_NOEXEC: u32 = 8; // NX
 const T_MMIO: u32 = 16; // every access goes to the host
 const T_ROM: u32 = 32; // writes are dropped
 const T_GLOBAL: u32 = 64; // survives CR3 reloads (CR4.PGE)
+const T_CODE: u32 = 128; // the page holds decoded instructions: writes go through codeWritten()
 
 // Access kinds for the walk.
 export const ACC_READ: u32 = 0;
@@ -28,7 +29,7 @@ export const ACC_FETCH: u32 = 2;
 
 /** Info bits that force the slow path, per access kind, for the current CPL. */
 export let readMask: u32 = T_MMIO;
-export let writeMask: u32 = T_MMIO | T_NOWRITE_SUPER;
+export let writeMask: u32 = T_MMIO | T_NOWRITE_SUPER | T_CODE;
 export let fetchMask: u32 = T_MMIO | T_NOEXEC;
 /** True while the CPU makes implicit supervisor accesses (descriptor tables, TSS) at CPL 3. */
 let userAccess: bool = false;
@@ -38,11 +39,11 @@ export function setPrivilegeMasks(user: bool): void {
   userAccess = user;
   if (user) {
     readMask = T_MMIO | T_NOUSER;
-    writeMask = T_MMIO | T_NOUSER | T_NOWRITE_USER;
+    writeMask = T_MMIO | T_NOUSER | T_NOWRITE_USER | T_CODE;
     fetchMask = T_MMIO | T_NOUSER | T_NOEXEC;
   } else {
     readMask = T_MMIO;
-    writeMask = T_MMIO | T_NOWRITE_SUPER;
+    writeMask = T_MMIO | T_NOWRITE_SUPER | T_CODE;
     fetchMask = T_MMIO | T_NOEXEC;
   }
 }
@@ -110,12 +111,16 @@ export function physWrite8(pa: u64, v: u32): void {
   const e = physEntry(pa);
   const k = e & PHYS_KIND_MASK;
   if (k == PHYS_MMIO) hostMmioWrite(pa, 1, v & 0xff);
-  else if (k == PHYS_RAM) store<u8>((e & ~PHYS_KIND_MASK) + (<u32>pa & 0xfff), <u8>v);
+  else if (k == PHYS_RAM) {
+    if (load<u8>(CODEMAP + <u32>(pa >> 12)) != 0) codeWritten();
+    store<u8>((e & ~PHYS_KIND_MASK) + (<u32>pa & 0xfff), <u8>v);
+  }
 }
 export function physWrite32(pa: u64, v: u32): void {
   const e = physEntry(pa);
   const k = e & PHYS_KIND_MASK;
   if (k == PHYS_RAM && (<u32>pa & 0xfff) <= 0xffc) {
+    if (load<u8>(CODEMAP + <u32>(pa >> 12)) != 0) codeWritten();
     store<u32>((e & ~PHYS_KIND_MASK) + (<u32>pa & 0xfff), v);
   } else if (k == PHYS_MMIO && (<u32>pa & 3) == 0) {
     hostMmioWrite(pa, 4, v);
@@ -128,6 +133,7 @@ export function physWrite32(pa: u64, v: u32): void {
 
 export function flushTlb(includeGlobal: bool): void {
   invalidateFetch();
+  invalidateDecoded();
   for (let i: u32 = 0; i < TLB_ENTRIES; i++) {
     const e = TLB + (i << 4);
     if (includeGlobal || (load<u32>(e + 12) & T_GLOBAL) == 0) store<u64>(e, 1);
@@ -136,6 +142,7 @@ export function flushTlb(includeGlobal: bool): void {
 
 export function flushTlbPage(lin: u64): void {
   invalidateFetch();
+  invalidateDecoded();
   const e = TLB + ((<u32>(lin >> 12) & TLB_MASK) << 4);
   if (load<u64>(e) == (lin & ~<u64>0xfff)) store<u64>(e, 1);
 }
@@ -346,6 +353,7 @@ export function tlbFill(lin: u64, access: u32): u32 {
     store<u32>(e + 8, <u32>(pa >> 12));
   } else {
     if (kind == PHYS_ROM) info |= T_ROM | T_NOWRITE_USER | T_NOWRITE_SUPER;
+    else if (pa < 0x100000000 && load<u8>(CODEMAP + <u32>(pa >> 12)) != 0) info |= T_CODE;
     store<u32>(e + 8, (pe & ~PHYS_KIND_MASK) - <u32>page);
   }
   store<u32>(e + 12, info);
@@ -362,7 +370,7 @@ export function tlbFill(lin: u64, access: u32): u32 {
 function entryFor(lin: u64, access: u32): u32 {
   const e = TLB + ((<u32>(lin >> 12) & TLB_MASK) << 4);
   const mask = access == ACC_WRITE ? writeMask : access == ACC_FETCH ? fetchMask : readMask;
-  if (load<u64>(e) == (lin & ~<u64>0xfff) && (load<u32>(e + 12) & mask & ~(T_MMIO | T_ROM)) == 0) return e;
+  if (load<u64>(e) == (lin & ~<u64>0xfff) && (load<u32>(e + 12) & mask & ~(T_MMIO | T_ROM | T_CODE)) == 0) return e;
   return tlbFill(lin, access);
 }
 
@@ -416,6 +424,7 @@ function writeSlow(lin: u64, size: u32, v: u64): void {
     return;
   }
   if ((info & T_ROM) != 0) return;
+  if ((info & T_CODE) != 0) codeWritten();
   const h = <u32>lin + load<u32>(e + 8);
   switch (size) {
     case 1: store<u8>(h, <u8>v); break;
@@ -429,7 +438,10 @@ function writeByte(lin: u64, v: u32): void {
   const e = entryFor(lin, ACC_WRITE);
   const info = load<u32>(e + 12);
   if ((info & T_MMIO) != 0) hostMmioWrite(mmioAddr(e, lin), 1, v & 0xff);
-  else if ((info & T_ROM) == 0) store<u8>(<u32>lin + load<u32>(e + 8), <u8>v);
+  else if ((info & T_ROM) == 0) {
+    if ((info & T_CODE) != 0) codeWritten();
+    store<u8>(<u32>lin + load<u32>(e + 8), <u8>v);
+  }
 }
 
 // --- linear access, fast paths ---

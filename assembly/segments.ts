@@ -39,13 +39,13 @@ function visible(sel: u32): bool {
 
 export function groupSix(): void {
   requireProtected();
-  switch (d.modrmReg & 7) {
+  switch (d.modrmReg() & 7) {
     case 0: // SLDT
-      if (d.eaIsReg) setReg(d.modrmRm, d.osz, <u64>segSelector(LDTR));
+      if (d.eaIsReg()) setReg(d.modrmRm(), d.osz(), <u64>segSelector(LDTR));
       else writeE(2, <u64>segSelector(LDTR));
       break;
     case 1: // STR
-      if (d.eaIsReg) setReg(d.modrmRm, d.osz, <u64>segSelector(TR));
+      if (d.eaIsReg()) setReg(d.modrmRm(), d.osz(), <u64>segSelector(TR));
       else writeE(2, <u64>segSelector(TR));
       break;
     case 2: { // LLDT
@@ -79,7 +79,7 @@ export function groupSix(): void {
       let ok = visible(sel) && !descIsSystem();
       if (ok) {
         const ty = descType();
-        if ((d.modrmReg & 7) == 4) ok = (ty & 8) == 0 || (ty & 2) != 0; // data, or readable code
+        if ((d.modrmReg() & 7) == 4) ok = (ty & 8) == 0 || (ty & 2) != 0; // data, or readable code
         else ok = (ty & 8) == 0 && (ty & 2) != 0; // writable data
       }
       setZF(ok);
@@ -99,7 +99,7 @@ export function lar(): void {
     // System types LAR accepts (SDM Vol. 2 "LAR", Table 3-?): TSS, LDT, gates (legacy); fewer in long mode.
     ok = lma ? (ty == 2 || ty == 9 || ty == 11 || ty == 12) : (ty == 1 || ty == 2 || ty == 3 || ty == 4 || ty == 5 || ty == 9 || ty == 11 || ty == 12);
   }
-  if (ok) writeG(d.osz, <u64>(descHi & 0x00f0ff00) & sizeMask(d.osz));
+  if (ok) writeG(d.osz(), <u64>(descHi & 0x00f0ff00) & sizeMask(d.osz()));
   setZF(ok);
 }
 
@@ -112,7 +112,7 @@ export function lsl(): void {
     const lma = (st.efer & EFER_LMA) != 0;
     ok = lma ? (ty == 2 || ty == 9 || ty == 11) : (ty == 1 || ty == 2 || ty == 3 || ty == 9 || ty == 11);
   }
-  if (ok) writeG(d.osz, <u64>descLimit());
+  if (ok) writeG(d.osz(), <u64>descLimit());
   setZF(ok);
 }
 
@@ -127,12 +127,12 @@ export function arpl(): void {
 }
 
 export function groupSeven(): void {
-  const reg = d.modrmReg & 7;
-  if (d.eaIsReg) {
+  const reg = d.modrmReg() & 7;
+  if (d.eaIsReg()) {
     // Register forms (SDM Vol. 2 Table A-6, group 7 with mod = 11b).
-    const code = (reg << 3) | (d.modrm & 7);
+    const code = (reg << 3) | (d.modrm() & 7);
     switch (code) {
-      case 0x3a: { // 0F 01 F8: SWAPGS
+      case 0x38: { // 0F 01 F8: SWAPGS
         if (mode != MODE_LONG) raiseUD();
         requireCpl0();
         const gs = st.segBase(5);
@@ -141,7 +141,7 @@ export function groupSeven(): void {
         st.msrKernelGsBase = gs;
         return;
       }
-      case 0x3b: { // 0F 01 F9: RDTSCP
+      case 0x39: { // 0F 01 F9: RDTSCP
         setReg64(RCX, st.msrTscAux & 0xffffffff);
         rdtscInto();
         return;
@@ -151,8 +151,8 @@ export function groupSeven(): void {
         return;
       case 0x10: // XGETBV: no XSAVE yet
       default:
-        if (reg == 4) { setReg(d.modrmRm, d.osz, st.cr0 & sizeMask(d.osz)); return; } // SMSW r
-        if (reg == 6) { lmsw(<u32>getReg(d.modrmRm, 2)); return; }
+        if (reg == 4) { setReg(d.modrmRm(), d.osz(), st.cr0 & sizeMask(d.osz())); return; } // SMSW r
+        if (reg == 6) { lmsw(<u32>getReg(d.modrmRm(), 2)); return; }
         raiseUD();
     }
   }
@@ -161,20 +161,20 @@ export function groupSeven(): void {
       if (mode == MODE_V86 && false) raiseGP(0);
       const base = reg == 0 ? st.gdtrBase : st.idtrBase;
       const limit = reg == 0 ? st.gdtrLimit : st.idtrLimit;
-      writeMem(d.eaSeg, d.eaOff, 2, <u64>limit);
+      writeMem(d.eaSeg(), d.eaOff, 2, <u64>limit);
       const bsz: u32 = mode == MODE_LONG ? 8 : 4;
       const b = mode == MODE_LONG ? base : base & 0xffffffff;
-      writeMem(d.eaSeg, (d.eaOff + 2) & sizeMask(d.asz), bsz, b);
+      writeMem(d.eaSeg(), (d.eaOff + 2) & sizeMask(d.asz()), bsz, b);
       break;
     }
     case 2: case 3: { // LGDT, LIDT
       requireCpl0();
-      const limit = <u32>readMem(d.eaSeg, d.eaOff, 2);
+      const limit = <u32>readMem(d.eaSeg(), d.eaOff, 2);
       let base: u64;
-      if (mode == MODE_LONG) base = readMem(d.eaSeg, (d.eaOff + 2) & sizeMask(d.asz), 8);
+      if (mode == MODE_LONG) base = readMem(d.eaSeg(), (d.eaOff + 2) & sizeMask(d.asz()), 8);
       else {
-        base = readMem(d.eaSeg, (d.eaOff + 2) & sizeMask(d.asz), 4);
-        if (d.osz == 2) base &= 0xffffff; // 16-bit operand size loads a 24-bit base
+        base = readMem(d.eaSeg(), (d.eaOff + 2) & sizeMask(d.asz()), 4);
+        if (d.osz() == 2) base &= 0xffffff; // 16-bit operand size loads a 24-bit base
       }
       if (reg == 2) { st.gdtrBase = base; st.gdtrLimit = limit; }
       else { st.idtrBase = base; st.idtrLimit = limit; }
@@ -184,7 +184,7 @@ export function groupSeven(): void {
     case 6: lmsw(<u32>readE(2)); break;
     case 7: // INVLPG
       requireCpl0();
-      flushTlbPage(st.mode == MODE_LONG ? (d.eaSeg >= 4 ? segBase(d.eaSeg) + d.eaOff : d.eaOff) : ((segBase(d.eaSeg) + d.eaOff) & 0xffffffff));
+      flushTlbPage(st.mode == MODE_LONG ? (d.eaSeg() >= 4 ? segBase(d.eaSeg()) + d.eaOff : d.eaOff) : ((segBase(d.eaSeg()) + d.eaOff) & 0xffffffff));
       break;
     default: raiseUD();
   }

@@ -122,6 +122,8 @@ export let codeSize: u32 = 2;
 export let addrSize: u32 = 2;
 /** Stack pointer width in bytes (SS.B, or 8 in 64-bit mode). */
 export let stackSize: u32 = 2;
+/** Everything decoding depends on besides the bytes: decoded records carry it as part of their key. */
+export let decodeContext: u32 = 0;
 
 /** Instructions retired. */
 export let icount: u64 = 0;
@@ -236,4 +238,5 @@ export function updateMode(): void {
     addrSize = codeSize;
     stackSize = (segFlags(SS) & DESC_DB) != 0 ? 4 : 2;
   }
+  decodeContext = mode | (cpl << 4) | (codeSize << 8) | (addrSize << 12);
 }

@@ -11,14 +11,14 @@ import { hostPortRead, hostPortWrite } from "./host";
 import { ioPermitted } from "./transfer";
 
 @inline function advance(r: u32, delta: u64): void {
-  const m = sizeMask(d.asz);
-  setReg(r, d.asz, (reg64(r) + delta) & m);
+  const m = sizeMask(d.asz());
+  setReg(r, d.asz(), (reg64(r) + delta) & m);
 }
 
 /** One element of the string operation `op`; returns false when REPE/REPNE should stop. */
 function element(op: u32, size: u32, step: u64): bool {
-  const am = sizeMask(d.asz);
-  const srcSeg: u32 = d.segOverride >= 0 ? <u32>d.segOverride : DS;
+  const am = sizeMask(d.asz());
+  const srcSeg: u32 = d.segOverride() >= 0 ? <u32>d.segOverride() : DS;
   switch (op) {
     case 0xa4: case 0xa5: { // MOVS
       const v = readLin(linear(srcSeg, reg64(RSI) & am, size, false), size);
@@ -73,21 +73,21 @@ function element(op: u32, size: u32, step: u64): bool {
 
 export function stringOp(op: u32): void {
   // Even opcodes are byte forms, odd ones use the operand size; INS/OUTS are capped at 32 bits.
-  let size: u32 = (op & 1) == 0 ? 1 : d.osz;
+  let size: u32 = (op & 1) == 0 ? 1 : d.osz();
   if ((op == 0x6d || op == 0x6f) && size == 8) size = 4;
   const step: u64 = (st.eflags & F_DF) != 0 ? <u64>(0 - <i64>size) : <u64>size;
-  if (d.repPrefix == 0) {
+  if (d.repPrefix() == 0) {
     element(op, size, step);
     return;
   }
   const compares = op == 0xa6 || op == 0xa7 || op == 0xae || op == 0xaf;
-  const am = sizeMask(d.asz);
+  const am = sizeMask(d.asz());
   while ((reg64(RCX) & am) != 0) {
     element(op, size, step);
-    setReg(RCX, d.asz, (reg64(RCX) - 1) & am);
+    setReg(RCX, d.asz(), (reg64(RCX) - 1) & am);
     if (compares) {
       const zf = getZF();
-      if (d.repPrefix == 0xf3 ? !zf : zf) break;
+      if (d.repPrefix() == 0xf3 ? !zf : zf) break;
     }
     // Let a pending interrupt in between elements; the instruction resumes afterwards.
     if ((st.events & EV_INTR) != 0 && (st.eflags & F_IF) != 0 && (reg64(RCX) & am) != 0) {

@@ -60,7 +60,7 @@ export function movToCr3Value(v: u64): void {
 }
 
 function crNumber(): u32 {
-  const n = d.modrmReg;
+  const n = d.modrmReg();
   if (n != 0 && n != 2 && n != 3 && n != 4 && n != 8) raiseUD();
   if (n == 8 && mode != MODE_LONG) raiseUD();
   return n;
@@ -77,13 +77,13 @@ export function movFromCr(): void {
     case 4: v = st.cr4; break;
     default: v = st.cr8; break;
   }
-  setReg(d.modrmRm, mode == MODE_LONG ? 8 : 4, v);
+  setReg(d.modrmRm(), mode == MODE_LONG ? 8 : 4, v);
 }
 
 export function movToCr(): void {
   requireCpl0();
   const n = crNumber();
-  const v = getReg(d.modrmRm, mode == MODE_LONG ? 8 : 4);
+  const v = getReg(d.modrmRm(), mode == MODE_LONG ? 8 : 4);
   switch (n) {
     case 0: movToCr0Value(v); break;
     case 2: st.cr2 = v; break;
@@ -101,7 +101,7 @@ export function clts(): void {
 // --- debug registers (no breakpoints are armed yet; the values round-trip) ---
 
 function drNumber(): u32 {
-  let n = d.modrmReg;
+  let n = d.modrmReg();
   if (n > 7) raiseUD();
   if (n == 4 || n == 5) {
     if ((st.cr4 & CR4_DE) != 0) raiseUD();
@@ -112,12 +112,12 @@ function drNumber(): u32 {
 export function movFromDr(): void {
   requireCpl0();
   const n = drNumber();
-  setReg(d.modrmRm, mode == MODE_LONG ? 8 : 4, load<u64>(DREGS + (n << 3)));
+  setReg(d.modrmRm(), mode == MODE_LONG ? 8 : 4, load<u64>(DREGS + (n << 3)));
 }
 export function movToDr(): void {
   requireCpl0();
   const n = drNumber();
-  let v = getReg(d.modrmRm, mode == MODE_LONG ? 8 : 4);
+  let v = getReg(d.modrmRm(), mode == MODE_LONG ? 8 : 4);
   if (n == 6) v = (v & 0xe00f) | 0xffff0ff0;
   else if (n == 7) v = (v & 0xffff2fff) | 0x400;
   store<u64>(DREGS + (n << 3), v);
@@ -311,7 +311,7 @@ export function sysret(): void {
   if (mode == MODE_REAL || mode == MODE_V86 || st.cpl != 0) raiseGP(0);
   const base = <u32>(st.msrStar >> 48) & 0xffff;
   if ((st.efer & EFER_LMA) != 0) {
-    const to64 = d.rexW;
+    const to64 = d.rexW();
     const target = to64 ? reg64(RCX) : reg64(RCX) & 0xffffffff;
     if (to64 && !isCanonical(target)) raiseGP(0);
     if (to64) setSegCache(CS, (base + 16) | 3, 0, 0xffffffff, FLAT_CODE64 | (3 << 13));
@@ -344,7 +344,7 @@ export function sysenter(): void {
 export function sysexit(): void {
   if (mode == MODE_REAL || mode == MODE_V86 || st.cpl != 0 || (st.msrSysenterCs & 0xfffc) == 0) raiseGP(0);
   const base = <u32>st.msrSysenterCs & 0xfffc;
-  const to64 = d.rexW;
+  const to64 = d.rexW();
   if (to64) {
     setSegCache(CS, (base + 32) | 3, 0, 0xffffffff, FLAT_CODE64 | (3 << 13));
     setSegCache(SS, (base + 40) | 3, 0, 0xffffffff, FLAT_DATA | (3 << 13));

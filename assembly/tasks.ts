@@ -38,6 +38,9 @@ export const TS_INT: u32 = 3;
  * consumed (reset to 0) by every call.
  */
 export let taskSwitchExt: u32 = 0;
+export function setTaskSwitchExt(ext: u32): void {
+  taskSwitchExt = ext;
+}
 
 // TSS descriptor "busy" bit: bit 1 of the type field (SDM Vol. 3A §7.2.2).
 const TSS_BUSY: u32 = 0x200;
@@ -108,8 +111,6 @@ function readTss16(base: u64): void {
   nSs = readLin16(tssLin(base, 0x26));
   nDs = readLin16(tssLin(base, 0x28));
   nLdt = readLin16(tssLin(base, 0x2a));
-  nFs = segSelector(FS);
-  nGs = segSelector(GS);
 }
 
 /** Save the current task into a 32-bit TSS: EIP, EFLAGS, GPRs, selectors (§7.3 step 8). */
@@ -248,7 +249,8 @@ export function taskSwitch(sel: u32, viaGate: bool, reason: u32, error: i32): vo
   const newBase = descBase();
   const newLimit = descLimit();
   const newFlags = descFlags();
-  if (newLimit < (new32 ? <u32>0x67 : <u32>0x2b)) raise(EXC_TS, errSel);
+  const minLimit: u32 = new32 ? 0x67 : 0x2b;
+  if (newLimit < minLimit) raise(EXC_TS, errSel);
 
   // Step 5: read the whole new TSS now, so that a page fault cannot strike after the old task
   // has been saved. TSS accesses are supervisor accesses at any CPL.
@@ -256,13 +258,14 @@ export function taskSwitch(sel: u32, viaGate: bool, reason: u32, error: i32): vo
   if (new32) readTss32(newBase); else readTss16(newBase);
   endSupervisorAccess();
 
-  // Steps 7-8: the old task's state. IRET clears NT in the saved EFLAGS image (Table 7-3);
+  // Steps 7-8: the old task's state. IRET clears NT in the saved EFLAGS image (Table 7-2);
   // JMP, CALL and interrupts leave it as it is.
   const oldSel = segSelector(TR);
   const oldBase = segBase(TR);
   const old32 = ((segFlags(TR) >> 8) & 8) != 0;
   // The save area must lie inside the old TSS ("stores to the old TSS encounter a fault", §6.15 #TS).
-  if (segLimit(TR) < (old32 ? <u32>0x5f : <u32>0x29)) raise(EXC_TS, <i32>((oldSel & 0xfffc) | ext));
+  const saveEnd: u32 = old32 ? 0x5f : 0x29;
+  if (segLimit(TR) < saveEnd) raise(EXC_TS, <i32>((oldSel & 0xfffc) | ext));
   let oldFl = getEflags();
   if (isIret) oldFl &= ~F_NT;
   const oldEip = <u32>st.rip;
@@ -273,7 +276,7 @@ export function taskSwitch(sel: u32, viaGate: bool, reason: u32, error: i32): vo
   if (nesting) probeWrite(tssLin(newBase, 0), 2);
   if (old32) saveTss32(oldBase, oldEip, oldFl);
   else saveTss16(oldBase, oldEip, oldFl);
-  // Table 7-3: CALL and interrupts store the old TSS selector in the new task's link field.
+  // Table 7-2: CALL and interrupts store the old TSS selector in the new task's link field.
   if (nesting) writeLin16(tssLin(newBase, 0), oldSel);
   endSupervisorAccess();
 
@@ -289,7 +292,7 @@ export function taskSwitch(sel: u32, viaGate: bool, reason: u32, error: i32): vo
   setSegCache(TR, tssSel, newBase, newLimit, newFlags | TSS_BUSY);
   st.rip = <u64>nEip;
   st.instrStart = st.rip;
-  // Table 7-3: every task switch sets CR0.TS.
+  // Table 7-2: every task switch sets CR0.TS.
   st.cr0 |= CR0_TS;
 
   // Step 12: CR3 (32-bit TSS only, and only when paging is on), EFLAGS, GPRs, selectors.

@@ -18,7 +18,7 @@ import {
 import { readLin, writeLin, readLin16, readLin32, readLin64, setPrivilegeMasks, beginSupervisorAccess, endSupervisorAccess, isCanonical } from "./memory";
 import { invalidateFetch } from "./decode";
 import { push, pop, peek, setSp, linear } from "./access";
-import { taskSwitch, TS_JMP, TS_CALL, TS_IRET, TS_INT } from "./tasks";
+import { taskSwitch, setTaskSwitchExt, TS_JMP, TS_CALL, TS_IRET, TS_INT } from "./tasks";
 
 // Kinds of interrupt for delivery (they differ in privilege checks and the saved RIP).
 export const INT_EXT: u32 = 0; // external (PIC) or NMI
@@ -552,6 +552,8 @@ export function deliver(vector: u32, kind: u32, error: i32): void {
   if (soft && descDpl() < st.cpl) raise(EXC_GP, idtErr);
   if (!descPresent()) raise(EXC_NP, idtErr);
   if (ty == 5) {
+    // Faults raised by the task switch carry EXT for external interrupts and exceptions (§6.13).
+    setTaskSwitchExt(ext);
     taskSwitch(gateSelector(), false, TS_INT, hasErrorCode(vector) && kind == INT_EXC ? error : -1);
     return;
   }

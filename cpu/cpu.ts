@@ -43,6 +43,7 @@ interface CoreExports {
   allocRom(size: number): number;
   mapRom(phys: number, size: number, hostAddr: number): void;
   mapMmio(phys: number, size: number): void;
+  invalidateDecodedCode(): void;
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -221,6 +222,10 @@ export class Cpu implements CpuApi {
   }
   mapMmio(physAddr: number, length: number): void {
     this.core.mapMmio(physAddr >>> 0, length);
+  }
+  ramWritten(_physAddr: number, _length: number): void {
+    // Decoded records are keyed by linear address; drop them all (cheap: an epoch bump).
+    this.core.invalidateDecodedCode();
   }
   get instructionCount(): bigint {
     return this.core.getIcount();

@@ -92,6 +92,11 @@ export interface CpuApi {
   mapRom(physAddr: number, data: Uint8Array): void;
   /** Mark a physical range as MMIO (handled by CpuHost.mmioRead/mmioWrite). Page granular. */
   mapMmio(physAddr: number, length: number): void;
+  /**
+   * Tell the CPU that the host wrote guest RAM (DMA, loaders, tests): instructions it decoded
+   * earlier from that range are dropped. Writes by the guest itself need no notice.
+   */
+  ramWritten(physAddr: number, length: number): void;
   /** Instructions retired since creation. */
   readonly instructionCount: bigint;
 }

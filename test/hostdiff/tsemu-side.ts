@@ -111,6 +111,7 @@ export class TsemuRunner {
     const cpu = this.cpu, ram = cpu.ram;
     ram.set(c.code, CODE_ADDR);
     ram[CODE_ADDR + c.code.length] = 0xf4; // HLT instead of the native jump back
+    cpu.ramWritten(CODE_ADDR, c.code.length + 1);
     fillScratch(c.memSeed, this.init);
     ram.set(this.init, DATA_ADDR);
     for (let i = 0; i < 16; i++) cpu.setReg(i, c.regs[i]);
