@@ -6,7 +6,9 @@ import * as st from "./state";
 import { mode, MODE_LONG, CS, SS, DS, ES, FS, GS, segBase, segLimit, reg64 } from "./state";
 import { fetchLin8, flushTlb, ramSize } from "./memory";
 import { raise, EXC_GP, EXC_UD } from "./fault";
-import { TLB, TLB_MASK, RAM_BASE } from "./layout";
+import { TLB, TLB_MASK, RAM_BASE, DIC, DIC_BITS, DIC_RECORD_SHIFT, CODEMAP } from "./layout";
+import { specialize } from "./fastpath";
+export { CODEMAP };
 
 // Attribute bits; keep in step with scripts/gen-opcode-table.mjs.
 export const A_MODRM: u32 = 1;
@@ -38,22 +40,20 @@ const PREFIX_CLASS: usize = memory.data<u8>([
 
 // --- the decoded-instruction cache ---
 // Decoding is the most expensive part of interpreting x86, so each instruction is decoded once
-// into a 48-byte record in a direct-mapped cache keyed by its linear address and the decode
+// into a 64-byte record in a direct-mapped cache keyed by its linear address and the decode
 // context (mode, CPL, default sizes). The executor reads its operands from the record through the
 // getters below. Records go stale all at once (a new epoch) when a page mapping may have changed
 // (TLB flushes) or when a page holding decoded code is written (such pages are marked in
 // CODEMAP, and their TLB entries force writes through the slow path that notices).
-const DIC: u32 = 0x500000;
-const DIC_BITS: u32 = 14;
 const DIC_MASK: u32 = (1 << DIC_BITS) - 1;
-const DIC_SCRATCH: u32 = DIC + (48 << DIC_BITS); // for instructions that must not be cached
-export const CODEMAP: u32 = 0x600000; // one byte per 4 KiB physical page below 4 GiB
+const REC: u32 = 1 << DIC_RECORD_SHIFT;
+const DIC_SCRATCH: u32 = DIC + (REC << DIC_BITS); // for instructions that must not be cached
 // Record layout.
 const I_TAG: u32 = 0; // u64 linear address of the first byte
-const I_EPOCH: u32 = 8; // u32
-const I_OP: u32 = 12; // u16
-const I_LEN: u32 = 14; // u8
-const I_FLAGS: u32 = 15; // u8, F_* below
+const I_EPOCH: u32 = 8; // u64: epoch (low half) and decode context (high half), compared at once
+const I_OP: u32 = 52; // u16
+const I_LEN: u32 = 54; // u8
+const I_FLAGS: u32 = 55; // u8, F_* below
 const I_OSZ: u32 = 16;
 const I_ASZ: u32 = 17;
 const I_SEGOVR: u32 = 18; // i8, -1 for none
@@ -69,7 +69,7 @@ const I_EASEG: u32 = 27;
 const I_DISP: u32 = 28; // i32
 const I_IMM: u32 = 32; // u64
 const I_IMM2: u32 = 40; // u32
-const I_CONTEXT: u32 = 44; // u32
+export const I_HANDLER: u32 = 48; // u16: opcode, or a specialised handler (fastpath.ts)
 const IF_EAREG: u32 = 1; // ModRM names a register
 const IF_MEM: u32 = 2; // ModRM names memory
 const IF_RIPREL: u32 = 4;
@@ -80,11 +80,16 @@ let epoch: u32 = 1;
 /** The record of the instruction being executed. */
 export let ins: u32 = DIC_SCRATCH;
 
+/** What a valid record's I_EPOCH word holds now. */
+@inline function validKey(): u64 {
+  return <u64>epoch | (<u64>st.decodeContext << 32);
+}
+
 /** Make every decoded record stale (page mappings or code changed). */
 export function invalidateDecoded(): void {
   epoch++;
   if (epoch == 0) {
-    memory.fill(DIC, 0, 48 << DIC_BITS);
+    memory.fill(DIC, 0, REC << DIC_BITS);
     epoch = 1;
   }
 }
@@ -96,6 +101,7 @@ export function codeWritten(): void {
 
 // Getters for the executor.
 @inline export function op(): u32 { return <u32>load<u16>(ins + I_OP); }
+@inline export function handler(): u32 { return <u32>load<u16>(ins + I_HANDLER); }
 /** Operand size in bytes for "v" operands: 2, 4 or 8. */
 @inline export function osz(): u32 { return <u32>load<u8>(ins + I_OSZ); }
 /** Address size in bytes: 2, 4 or 8. */
@@ -247,8 +253,8 @@ export function decode(): void {
   const start = st.rip;
   st.instrStart = start;
   const lin = mode == MODE_LONG ? start : ((segBase(CS) + start) & 0xffffffff);
-  const e = DIC + ((<u32>(lin ^ (lin >> DIC_BITS)) & DIC_MASK) * 48);
-  if (load<u64>(e + I_TAG) == lin && load<u32>(e + I_EPOCH) == epoch && load<u32>(e + I_CONTEXT) == st.decodeContext &&
+  const e = DIC + ((<u32>(lin ^ (lin >> DIC_BITS)) & DIC_MASK) << DIC_RECORD_SHIFT);
+  if (load<u64>(e + I_TAG) == lin && load<u64>(e + I_EPOCH) == validKey() &&
       (mode == MODE_LONG || start + <u64>load<u8>(e + I_LEN) - 1 <= <u64>segLimit(CS))) {
     ins = e;
     st.rip = start + <u64>load<u8>(e + I_LEN);
@@ -260,12 +266,11 @@ export function decode(): void {
   ins = e;
   decodeInto(e);
   if (uncacheable) {
-    memory.copy(DIC_SCRATCH, e, 48);
+    memory.copy(DIC_SCRATCH, e, REC);
     ins = DIC_SCRATCH;
   } else {
     store<u64>(e + I_TAG, lin);
-    store<u32>(e + I_EPOCH, epoch);
-    store<u32>(e + I_CONTEXT, st.decodeContext);
+    store<u64>(e + I_EPOCH, validKey());
   }
   if ((load<u8>(ins + I_FLAGS) & IF_MEM) != 0) computeEa();
 }
@@ -430,5 +435,6 @@ function decodeInto(e: u32): void {
   store<i32>(e + I_DISP, disp);
   store<u64>(e + I_IMM, imm);
   store<u32>(e + I_IMM2, imm2);
+  store<u16>(e + I_HANDLER, <u16>specialize(e, b, osz, flags, lock || rep != 0 || segOvr >= 0));
   st.rip = ip;
 }

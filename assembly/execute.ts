@@ -27,6 +27,7 @@ import {
 import { groupSix, groupSeven, lar, lsl, arpl } from "./segments";
 import { movToCr, movFromCr, movToDr, movFromDr, rdmsr, wrmsr, cpuid, rdtsc, syscall, sysret, sysenter, sysexit, clts } from "./system";
 import { hostPortRead, hostPortWrite } from "./host";
+import { executeFast, H_ALU_RR32 } from "./fastpath";
 
 @inline function sext(v: u64, size: u32): u64 {
   const s: u64 = 64 - ((<u64>size) << 3);
@@ -292,7 +293,12 @@ function loadFarPointer(seg: u32): void {
 }
 
 export function execute(): void {
-  const op = d.op();
+  const h = d.handler();
+  if (h >= H_ALU_RR32) executeFast(h);
+  else executeOpcode(h);
+}
+
+function executeOpcode(op: u32): void {
   const osz = d.osz();
   switch (op) {
     // ALU: 00-3F in eight rows of six forms.

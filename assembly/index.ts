@@ -90,7 +90,7 @@ export function run(budget: i32): i32 {
     if (st.budgetLeft <= 0) return STOP_BUDGET;
     st.budgetLeft--;
     const tf = (st.eflags & st.F_TF) != 0;
-    st.softwareInterruptTaken = false;
+    if (tf) st.softwareInterruptTaken = false;
     decode();
     execute();
     st.icount++;

@@ -21,6 +21,13 @@ export const TLB_BITS: u32 = 12;
 export const TLB_ENTRIES: u32 = 1 << TLB_BITS;
 export const TLB_MASK: u32 = TLB_ENTRIES - 1;
 
+/** The decoded-instruction cache (decode.ts): DIC_ENTRIES records of DIC_RECORD bytes, then a scratch record. */
+export const DIC: u32 = 0x500000;
+export const DIC_BITS: u32 = 14;
+export const DIC_RECORD_SHIFT: u32 = 6;
+/** One byte per 4 KiB physical page below 4 GiB: 1 if instructions were decoded from it. */
+export const CODEMAP: u32 = 0x700000;
+
 /** One u32 per 4 KiB physical page below 4 GiB: host address of the page | PHYS_* kind bits. */
 export const PHYSMAP: u32 = 0x100000;
 export const PHYS_PAGES: u32 = 0x100000;

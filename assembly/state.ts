@@ -238,5 +238,5 @@ export function updateMode(): void {
     addrSize = codeSize;
     stackSize = (segFlags(SS) & DESC_DB) != 0 ? 4 : 2;
   }
-  decodeContext = mode | (cpl << 4) | (codeSize << 8) | (addrSize << 12);
+  decodeContext = mode | (cpl << 4) | (codeSize << 8) | (addrSize << 12) | (stackSize << 16);
 }

@@ -1,0 +1,225 @@
+// Specialised handlers for the most frequent instruction forms. At decode time specialize()
+// picks one for a record when the form allows it (register or simple memory operands, a fixed
+// operand size, no prefixes that change the meaning); the executor then runs it without the
+// generic operand decoding and size switches. Everything else keeps the opcode as its handler.
+import * as st from "./state";
+import { REGS } from "./layout";
+import { mode, MODE_LONG, CS, SS, RSP, reg64, setReg64 } from "./state";
+import { setLazy, setLazyKeepCF, testCC, getCF, LF_ADD, LF_SUB, LF_LOGIC, LF_INC, LF_DEC } from "./flags";
+import { linear } from "./access";
+import { readLin32, readLin64, writeLin32, writeLin64 } from "./memory";
+import { raise, EXC_GP } from "./fault";
+import * as d from "./decode";
+
+export const H_ALU_RR32: u32 = 0x200; // + ALU number: dst = rm, src = reg
+export const H_ALU_RR64: u32 = 0x208;
+export const H_ALU_RI32: u32 = 0x210; // dst = rm, src = imm
+export const H_ALU_RI64: u32 = 0x218;
+export const H_MOV_RR32: u32 = 0x220;
+export const H_MOV_RR64: u32 = 0x221;
+export const H_LOAD32: u32 = 0x222; // reg <- [ea]
+export const H_LOAD64: u32 = 0x223;
+export const H_STORE32: u32 = 0x224; // [ea] <- reg
+export const H_STORE64: u32 = 0x225;
+export const H_INC32: u32 = 0x226; // register in rm
+export const H_DEC32: u32 = 0x227;
+export const H_INC64: u32 = 0x228;
+export const H_DEC64: u32 = 0x229;
+export const H_JCC: u32 = 0x22a; // condition in the opcode's low nibble
+export const H_PUSH64: u32 = 0x22b; // register in rm
+export const H_POP64: u32 = 0x22c;
+export const H_PUSH32: u32 = 0x22d;
+export const H_POP32: u32 = 0x22e;
+export const H_MOV_RI32: u32 = 0x22f;
+export const H_MOV_RI64: u32 = 0x230;
+export const H_LEA32: u32 = 0x231;
+export const H_LEA64: u32 = 0x232;
+export const H_JMP: u32 = 0x233;
+export const H_LAST: u32 = 0x233;
+
+const I_REG: u32 = 22;
+const I_RM: u32 = 23;
+
+/** Choose the handler of a freshly decoded record (fields already stored). */
+export function specialize(e: u32, op: u32, osz: u32, flags: u32, prefixed: bool): u32 {
+  if (prefixed) return op;
+  const regForm = (flags & 1) != 0;
+  const memForm = (flags & 2) != 0;
+  const size4 = osz == 4;
+  const size8 = osz == 8;
+  if (!size4 && !size8) return op;
+  const reg = <u32>load<u8>(e + I_REG);
+  const rm = <u32>load<u8>(e + I_RM);
+  if (op < 0x40 && (op & 7) <= 3 && (op & 1) != 0) {
+    if (!regForm) return op;
+    // ALU Ev,Gv (x1) or Gv,Ev (x3): store dst in rm and src in reg.
+    if ((op & 2) != 0) { store<u8>(e + I_REG, <u8>rm); store<u8>(e + I_RM, <u8>reg); }
+    return (size4 ? H_ALU_RR32 : H_ALU_RR64) + (op >> 3);
+  }
+  switch (op) {
+    case 0x81: case 0x83:
+      if (!regForm) return op;
+      return (size4 ? H_ALU_RI32 : H_ALU_RI64) + (reg & 7);
+    case 0x89:
+      if (regForm) return size4 ? H_MOV_RR32 : H_MOV_RR64;
+      if (memForm) return size4 ? H_STORE32 : H_STORE64;
+      return op;
+    case 0x8b:
+      if (regForm) { store<u8>(e + I_REG, <u8>rm); store<u8>(e + I_RM, <u8>reg); return size4 ? H_MOV_RR32 : H_MOV_RR64; }
+      if (memForm) return size4 ? H_LOAD32 : H_LOAD64;
+      return op;
+    case 0x8d:
+      if (memForm) return size4 ? H_LEA32 : H_LEA64;
+      return op;
+    case 0x40: case 0x41: case 0x42: case 0x43: case 0x44: case 0x45: case 0x46: case 0x47:
+      if (!size4) return op;
+      store<u8>(e + I_RM, <u8>(op & 7));
+      return H_INC32;
+    case 0x48: case 0x49: case 0x4a: case 0x4b: case 0x4c: case 0x4d: case 0x4e: case 0x4f:
+      if (!size4) return op;
+      store<u8>(e + I_RM, <u8>(op & 7));
+      return H_DEC32;
+    case 0xff:
+      if (!regForm) return op;
+      if ((reg & 7) == 0) return size4 ? H_INC32 : H_INC64;
+      if ((reg & 7) == 1) return size4 ? H_DEC32 : H_DEC64;
+      return op;
+    case 0x50: case 0x51: case 0x52: case 0x53: case 0x54: case 0x55: case 0x56: case 0x57:
+    case 0x58: case 0x59: case 0x5a: case 0x5b: case 0x5c: case 0x5d: case 0x5e: case 0x5f: {
+      // The operand size must match the stack width for the simple forms.
+      if (osz != st.stackSize) return op;
+      const r = (op & 7) | ((<u32>load<u8>(e + 19) & 1) << 3);
+      store<u8>(e + I_RM, <u8>r);
+      if (op < 0x58) return size8 ? H_PUSH64 : H_PUSH32;
+      return size8 ? H_POP64 : H_POP32;
+    }
+    case 0xb8: case 0xb9: case 0xba: case 0xbb: case 0xbc: case 0xbd: case 0xbe: case 0xbf:
+      store<u8>(e + I_RM, <u8>((op & 7) | ((<u32>load<u8>(e + 19) & 1) << 3)));
+      return size4 ? H_MOV_RI32 : H_MOV_RI64;
+    case 0x70: case 0x71: case 0x72: case 0x73: case 0x74: case 0x75: case 0x76: case 0x77:
+    case 0x78: case 0x79: case 0x7a: case 0x7b: case 0x7c: case 0x7d: case 0x7e: case 0x7f:
+    case 0x180: case 0x181: case 0x182: case 0x183: case 0x184: case 0x185: case 0x186: case 0x187:
+    case 0x188: case 0x189: case 0x18a: case 0x18b: case 0x18c: case 0x18d: case 0x18e: case 0x18f:
+      return H_JCC;
+    case 0xe9: case 0xeb:
+      return H_JMP;
+  }
+  return op;
+}
+
+@inline function r32(r: u32): u64 {
+  return <u64>load<u32>(REGS + (r << 3));
+}
+@inline function set32(r: u32, v: u64): void {
+  store<u64>(REGS + (r << 3), v & 0xffffffff);
+}
+
+/** ALU on 32- or 64-bit values with lazy flags; returns the result (CMP: the first operand). */
+@inline function aluOp(n: u32, a: u64, b: u64, size: u32): u64 {
+  const m: u64 = size == 8 ? 0xffffffffffffffff : 0xffffffff;
+  let r: u64;
+  switch (n) {
+    case 0: r = (a + b) & m; setLazy(LF_ADD, a, b, r, size); return r;
+    case 1: r = a | b; setLazy(LF_LOGIC, a, b, r, size); return r;
+    case 2: { const c: u64 = getCF() ? 1 : 0; r = (a + b + c) & m; setLazy(LF_ADD, a, b, r, size); return r; }
+    case 3: { const c: u64 = getCF() ? 1 : 0; r = (a - b - c) & m; setLazy(LF_SUB, a, b, r, size); return r; }
+    case 4: r = a & b; setLazy(LF_LOGIC, a, b, r, size); return r;
+    case 5: r = (a - b) & m; setLazy(LF_SUB, a, b, r, size); return r;
+    case 6: r = a ^ b; setLazy(LF_LOGIC, a, b, r, size); return r;
+    default: r = (a - b) & m; setLazy(LF_SUB, a, b, r, size); return a;
+  }
+}
+
+/** Near branch: the target wraps at the operand size and must lie within CS outside 64-bit mode. */
+@inline function jumpTo(target: u64): void {
+  if (mode != MODE_LONG) {
+    target &= 0xffffffff;
+    if (target > <u64>st.segLimit(CS)) raise(EXC_GP, 0);
+  }
+  st.rip = target;
+}
+
+/** Run specialised handler h (H_ALU_RR32 .. H_LAST). */
+export function executeFast(h: u32): void {
+  const e = d.ins;
+  if (h < H_MOV_RR32) {
+    const n = h & 7;
+    const dst = <u32>load<u8>(e + I_RM);
+    if (h < H_ALU_RR64) {
+      const r = aluOp(n, r32(dst), r32(<u32>load<u8>(e + I_REG)), 4);
+      if (n != 7) set32(dst, r);
+    } else if (h < H_ALU_RI32) {
+      const r = aluOp(n, reg64(dst), reg64(<u32>load<u8>(e + I_REG)), 8);
+      if (n != 7) setReg64(dst, r);
+    } else if (h < H_ALU_RI64) {
+      const r = aluOp(n, r32(dst), d.imm() & 0xffffffff, 4);
+      if (n != 7) set32(dst, r);
+    } else {
+      const r = aluOp(n, reg64(dst), d.imm(), 8);
+      if (n != 7) setReg64(dst, r);
+    }
+    return;
+  }
+  switch (h) {
+    case H_MOV_RR32: set32(<u32>load<u8>(e + I_RM), r32(<u32>load<u8>(e + I_REG))); break;
+    case H_MOV_RR64: setReg64(<u32>load<u8>(e + I_RM), reg64(<u32>load<u8>(e + I_REG))); break;
+    case H_LOAD32: set32(<u32>load<u8>(e + I_REG), <u64>readLin32(linear(d.eaSeg(), d.eaOff, 4, false))); break;
+    case H_LOAD64: setReg64(<u32>load<u8>(e + I_REG), readLin64(linear(d.eaSeg(), d.eaOff, 8, false))); break;
+    case H_STORE32: writeLin32(linear(d.eaSeg(), d.eaOff, 4, true), <u32>reg64(<u32>load<u8>(e + I_REG))); break;
+    case H_STORE64: writeLin64(linear(d.eaSeg(), d.eaOff, 8, true), reg64(<u32>load<u8>(e + I_REG))); break;
+    case H_LEA32: set32(<u32>load<u8>(e + I_REG), d.eaOff); break;
+    case H_LEA64: setReg64(<u32>load<u8>(e + I_REG), d.eaOff); break;
+    case H_INC32: case H_DEC32: {
+      const r = <u32>load<u8>(e + I_RM);
+      const a = r32(r);
+      const inc = h == H_INC32;
+      const v = (inc ? a + 1 : a - 1) & 0xffffffff;
+      setLazyKeepCF(inc ? LF_INC : LF_DEC, a, v, 4);
+      set32(r, v);
+      break;
+    }
+    case H_INC64: case H_DEC64: {
+      const r = <u32>load<u8>(e + I_RM);
+      const a = reg64(r);
+      const inc = h == H_INC64;
+      const v = inc ? a + 1 : a - 1;
+      setLazyKeepCF(inc ? LF_INC : LF_DEC, a, v, 8);
+      setReg64(r, v);
+      break;
+    }
+    case H_JCC:
+      if (testCC(d.op() & 15)) jumpTo(st.rip + d.imm());
+      break;
+    case H_JMP: jumpTo(st.rip + d.imm()); break;
+    case H_PUSH64: {
+      const v = reg64(<u32>load<u8>(e + I_RM));
+      const sp = reg64(RSP) - 8;
+      writeLin64(linear(SS, sp, 8, true), v);
+      setReg64(RSP, sp);
+      break;
+    }
+    case H_POP64: {
+      const sp = reg64(RSP);
+      const v = readLin64(linear(SS, sp, 8, false));
+      setReg64(RSP, sp + 8);
+      setReg64(<u32>load<u8>(e + I_RM), v);
+      break;
+    }
+    case H_PUSH32: {
+      const v = <u32>reg64(<u32>load<u8>(e + I_RM));
+      const sp = (reg64(RSP) - 4) & 0xffffffff;
+      writeLin32(linear(SS, sp, 4, true), v);
+      set32(RSP, sp);
+      break;
+    }
+    case H_POP32: {
+      const sp = reg64(RSP) & 0xffffffff;
+      const v = readLin32(linear(SS, sp, 4, false));
+      set32(RSP, sp + 4);
+      set32(<u32>load<u8>(e + I_RM), <u64>v);
+      break;
+    }
+    case H_MOV_RI32: set32(<u32>load<u8>(e + I_RM), d.imm()); break;
+    default: setReg64(<u32>load<u8>(e + I_RM), d.imm()); break; // H_MOV_RI64
+  }
+}
