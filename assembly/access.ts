@@ -2,7 +2,7 @@
 // operands, and the stack.
 import * as st from "./state";
 import {
-  mode, MODE_LONG, MODE_PROT, MODE_COMPAT, SS, FS, RSP, segBase, segLimit, segFlags, reg64, setReg64,
+  mode, MODE_LONG, MODE_PROT, MODE_COMPAT, SS, FS, RSP, segBase, segLimit, segFlags, segFast, reg64, setReg64,
   DESC_P, DESC_TYPE_CODE, DESC_TYPE_RW, DESC_TYPE_EC, DESC_DB, DESC_S,
 } from "./state";
 import { raise, EXC_GP, EXC_SS } from "./fault";
@@ -20,6 +20,10 @@ export function linear(seg: u32, off: u64, size: u32, write: bool): u64 {
     const lin = seg >= FS ? segBase(seg) + off : off;
     if (!isCanonical(lin)) segFault(seg == SS ? SS : 0);
     return lin;
+  }
+  if ((segFast(seg) & (write ? 2 : 1)) != 0) {
+    if (off + <u64>(size - 1) > <u64>segLimit(seg)) segFault(seg);
+    return (segBase(seg) + off) & 0xffffffff;
   }
   const f = segFlags(seg);
   if (mode == MODE_PROT || mode == MODE_COMPAT) {

@@ -12,6 +12,8 @@ export const SEG_SELECTOR: u32 = 0;
 export const SEG_FLAGS: u32 = 4; // descriptor dword 2 masked with 0x00f0ff00
 export const SEG_BASE: u32 = 8;
 export const SEG_LIMIT: u32 = 16; // byte granular, already scaled by G
+/** Derived from SEG_FLAGS: bit 0 reads, bit 1 writes need only a limit check (state.ts). */
+export const SEG_FAST: u32 = 20;
 /** Debug registers DR0-DR7, 8 bytes each. */
 export const DREGS: u32 = 0x1200;
 

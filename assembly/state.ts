@@ -1,6 +1,6 @@
 // Architectural state that is not in the register file: RIP, control registers, MSRs, the
 // derived mode of the processor, and the per-instruction decode results.
-import { REGS, SEGS, SEG_SIZE, SEG_BASE, SEG_LIMIT, SEG_FLAGS, SEG_SELECTOR } from "./layout";
+import { REGS, SEGS, SEG_SIZE, SEG_BASE, SEG_LIMIT, SEG_FLAGS, SEG_SELECTOR, SEG_FAST } from "./layout";
 
 // Segment register numbers (encoding order).
 export const ES: u32 = 0;
@@ -191,6 +191,21 @@ export function setSegCache(s: u32, selector: u32, base: u64, limit: u32, flags:
   store<u64>(p + SEG_BASE, base);
   store<u32>(p + SEG_LIMIT, limit);
   store<u32>(p + SEG_FLAGS, flags);
+  store<u8>(p + SEG_FAST, <u8>fastRights(flags));
+}
+
+/**
+ * Accesses that need only a limit check: present, expand-up segments that are readable (data or
+ * readable code: bit 0) or writable (data: bit 1). Everything else takes access.ts's full checks.
+ */
+function fastRights(f: u32): u32 {
+  if ((f & (DESC_P | DESC_S)) != (DESC_P | DESC_S)) return 0;
+  if ((f & DESC_TYPE_CODE) != 0) return (f & DESC_TYPE_RW) != 0 ? 1 : 0;
+  if ((f & DESC_TYPE_EC) != 0) return 0; // expand-down
+  return (f & DESC_TYPE_RW) != 0 ? 3 : 1;
+}
+@inline export function segFast(s: u32): u32 {
+  return <u32>load<u8>(SEGS + s * SEG_SIZE + SEG_FAST);
 }
 
 // Segment descriptor flag bits, positioned as in descriptor dword 2.
@@ -208,6 +223,11 @@ export const DESC_G: u32 = 1 << 23;
 
 /** Recompute mode, CPL and default sizes from CR0, EFER, EFLAGS.VM and the CS/SS caches. */
 export function updateMode(): void {
+  // The host may have written segment caches directly (cpu.ts setSeg): refresh derived rights.
+  for (let s: u32 = 0; s < 8; s++) {
+    const p = SEGS + s * SEG_SIZE;
+    store<u8>(p + SEG_FAST, <u8>fastRights(load<u32>(p + SEG_FLAGS)));
+  }
   const eflagsVm = (eflags & F_VM) != 0;
   const csFlags = segFlags(CS);
   if ((cr0 & CR0_PE) == 0) {
