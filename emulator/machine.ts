@@ -1,0 +1,414 @@
+// The "pc" machine: a CPU plus the legacy devices, a Multiboot kernel, and the loop that runs it.
+// The CPU is made by a factory so the machine can be tested (and typechecked) without cpu/cpu.ts.
+
+import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { Reg, StopReason, type CpuApi, type CpuHost } from '../cpu/types.ts';
+import { DebugExit } from '../devices/debug-exit.ts';
+import { IoBus } from '../devices/io-bus.ts';
+import { DualPic } from '../devices/pic.ts';
+import { Pit } from '../devices/pit.ts';
+import { Port92 } from '../devices/port92.ts';
+import { Rtc } from '../devices/rtc.ts';
+import { Uart16550 } from '../devices/uart.ts';
+import { Clock } from './clock.ts';
+import { KernelLoadError, loadMultiboot, type BootModule, type EntryState, type MultibootLayout } from './multiboot.ts';
+import type { MachineConfig } from './options.ts';
+
+/** What cpu/cpu.ts provides as `Cpu.create`. */
+export type CpuFactory = (ramSize: number, host: CpuHost) => Promise<CpuApi>;
+
+/** A problem the user must fix (file missing, bad kernel); main prints "tsemu: <message>". */
+export class MachineError extends Error {
+  override readonly name = 'MachineError';
+}
+
+export interface MachineOptions {
+  /** Defaults to a clock that follows host time. */
+  clock?: Clock;
+  /** Where COM1 output goes when -serial stdio (default: process.stdout). */
+  stdout?: (bytes: Uint8Array) => void;
+  /** Serial input for -serial stdio (default: process.stdin when serial is on stdio). */
+  stdin?: NodeJS.ReadStream | null;
+  /** Messages for the user (default: process.stderr). */
+  stderr?: (text: string) => void;
+  readFile?: (path: string) => Uint8Array;
+  /** Instructions per cpu.run() slice; timers are serviced between slices. */
+  sliceBudget?: number;
+}
+
+const EFER = 0xc0000080;
+const DEFAULT_SLICE = 100_000;
+/** How long the loop may keep Node's event loop waiting while the guest computes. */
+const YIELD_EVERY_MS = 10;
+/** Ctrl-A, the escape key of QEMU's -nographic character multiplexer. */
+const ESCAPE = 0x01;
+
+function describeFsError(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  switch (code) {
+    case 'ENOENT':
+      return 'no such file';
+    case 'EACCES':
+    case 'EPERM':
+      return 'permission denied';
+    case 'EISDIR':
+      return 'is a directory';
+    default:
+      return e instanceof Error ? e.message : String(e);
+  }
+}
+
+export class Machine {
+  readonly bus = new IoBus();
+  readonly pic: DualPic;
+  readonly pit: Pit;
+  readonly rtc: Rtc;
+  readonly port92: Port92;
+  readonly uart: Uart16550 | null = null;
+  readonly debugExit: DebugExit | null = null;
+  readonly clock: Clock;
+  /** Set once create() has built the CPU. */
+  cpu!: CpuApi;
+  /** Where the last boot put the kernel and its data. */
+  layout: MultibootLayout | null = null;
+
+  private intr = false;
+  private exitStatus: number | null = null;
+  private resetPending = false;
+  private wake: (() => void) | null = null;
+  private readonly sliceBudget: number;
+  private readonly stderr: (text: string) => void;
+  private serialFd: number | null = null;
+  private stdin: NodeJS.ReadStream | null = null;
+  private rawMode = false;
+  private escapePending = false;
+  private kernelImage: Uint8Array = new Uint8Array(0);
+  private modules: BootModule[] = [];
+
+  private constructor(
+    readonly config: MachineConfig,
+    private readonly options: MachineOptions,
+  ) {
+    this.clock = options.clock ?? new Clock();
+    this.sliceBudget = options.sliceBudget ?? DEFAULT_SLICE;
+    this.stderr = options.stderr ?? ((t) => process.stderr.write(t));
+    this.pic = new DualPic((level) => {
+      this.intr = level;
+      this.cpu?.setIntr(level);
+    });
+    this.pic.attach(this.bus);
+    this.pit = new Pit(this.clock, (level) => this.pic.setIrq(0, level));
+    this.pit.attach(this.bus);
+    this.rtc = new Rtc(this.clock, (level) => this.pic.setIrq(8, level));
+    this.rtc.attach(this.bus);
+    this.port92 = new Port92(
+      (on) => this.cpu?.setA20(on),
+      () => this.requestReset(),
+      true,
+    );
+    this.port92.attach(this.bus);
+    if (config.serial) {
+      this.uart = new Uart16550(this.serialSink(config), (level) => this.pic.setIrq(4, level), this.clock);
+      this.uart.attach(this.bus);
+    }
+    if (config.debugExit) {
+      this.debugExit = new DebugExit((status) => this.exit(status), config.debugExit.iobase, config.debugExit.iosize);
+      try {
+        this.debugExit.attach(this.bus);
+      } catch {
+        throw new MachineError(`isa-debug-exit at port 0x${config.debugExit.iobase.toString(16)} collides with another device`);
+      }
+    }
+    this.clock.onChange = () => this.wakeUp();
+  }
+
+  /** Build the machine, its CPU and load the kernel; throws MachineError on user mistakes. */
+  static async create(config: MachineConfig, createCpu: CpuFactory, options: MachineOptions = {}): Promise<Machine> {
+    const m = new Machine(config, options);
+    try {
+      m.readFiles();
+      const host: CpuHost = {
+        portRead: (port, size) => m.bus.portRead(port, size),
+        portWrite: (port, size, value) => m.bus.portWrite(port, size, value),
+        mmioRead: (addr, size) => m.bus.mmioRead(addr, size),
+        mmioWrite: (addr, size, value) => m.bus.mmioWrite(addr, size, value),
+        interruptAcknowledge: () => m.pic.interruptAcknowledge(),
+      };
+      m.cpu = await createCpu(config.ramSize, host);
+      for (const r of m.bus.mmioRegions()) m.cpu.mapMmio(r.base, r.length);
+      m.fillCmos();
+      m.boot();
+    } catch (e) {
+      m.close();
+      throw e;
+    }
+    return m;
+  }
+
+  /** Run until the guest exits (debug-exit, shutdown) or stop() is called; returns the exit status. */
+  async run(): Promise<number> {
+    this.attachInput();
+    try {
+      let lastYield = performance.now();
+      while (this.exitStatus === null) {
+        this.clock.runDue();
+        if (this.resetPending) this.handleReset();
+        if (this.exitStatus !== null) break;
+        if (this.paused) {
+          await this.idle(true);
+          continue;
+        }
+        const r = this.cpu.run(this.sliceBudget);
+        if (r.reason === StopReason.Halt) {
+          // May return without sleeping (deadline passed, frozen clock): the yield below still counts.
+          await this.idle();
+        } else if (r.reason === StopReason.TripleFault) {
+          this.resetPending = true;
+        }
+        if (performance.now() - lastYield >= YIELD_EVERY_MS) {
+          // Let stdin, signals and timers of the host get a turn.
+          await new Promise((resolve) => setImmediate(resolve));
+          lastYield = performance.now();
+        }
+      }
+      return this.exitStatus;
+    } finally {
+      this.close();
+    }
+  }
+
+  /** End the run with `status` (signals, the Ctrl-A x key, tests). */
+  stop(status: number): void {
+    this.exit(status);
+  }
+
+  /** Power-on: reset the CPU and devices, load the kernel, enter it as a Multiboot loader would. */
+  private boot(): void {
+    this.cpu.reset();
+    this.pic.reset();
+    this.pic.setBiosState();
+    this.pit.reset();
+    this.pit.setBiosState();
+    this.rtc.reset();
+    this.uart?.reset();
+    try {
+      this.layout = loadMultiboot(this.cpu.ram, {
+        kernelName: this.config.kernel,
+        kernel: this.kernelImage,
+        append: this.config.append,
+        modules: this.modules,
+      });
+    } catch (e) {
+      if (e instanceof KernelLoadError) throw new MachineError(`could not load kernel '${this.config.kernel}': ${e.message}`);
+      throw e;
+    }
+    // The loader wrote RAM behind the CPU's back: drop anything decoded from the old contents.
+    this.cpu.ramWritten(0, this.cpu.ramSize);
+    this.cpu.setA20(true);
+    this.port92.noteA20(true);
+    this.enter(this.layout.entry);
+    this.cpu.setIntr(this.intr);
+  }
+
+  private enter(s: EntryState): void {
+    const cpu = this.cpu;
+    s.segments.forEach((seg, i) => cpu.setSeg(i, seg));
+    cpu.setGdtr(BigInt(s.gdt.base), s.gdt.limit);
+    cpu.setIdtr(BigInt(s.idt.base), s.idt.limit);
+    cpu.setCr(0, BigInt(s.cr0));
+    cpu.setCr(3, 0n);
+    cpu.setCr(4, 0n);
+    cpu.setMsr(EFER, 0n);
+    for (let r = Reg.RAX; r <= Reg.R15; r++) cpu.setReg(r, 0n);
+    cpu.setReg(Reg.RAX, BigInt(s.eax));
+    cpu.setReg(Reg.RBX, BigInt(s.ebx));
+    cpu.setReg(Reg.RSP, BigInt(s.esp));
+    cpu.setRflags(BigInt(s.eflags));
+    cpu.setRip(BigInt(s.eip));
+    cpu.syncMode();
+  }
+
+  private readFiles(): void {
+    const read = this.options.readFile ?? ((p: string) => readFileSync(p));
+    try {
+      this.kernelImage = read(this.config.kernel);
+    } catch (e) {
+      throw new MachineError(`could not load kernel '${this.config.kernel}': ${describeFsError(e)}`);
+    }
+    this.modules = this.config.initrd.map((item) => {
+      const file = item.split(' ')[0];
+      try {
+        return { cmdline: item, data: read(file) };
+      } catch (e) {
+        throw new MachineError(`could not load module '${file}': ${describeFsError(e)}`);
+      }
+    });
+  }
+
+  /** The CMOS bytes a PC BIOS and QEMU fill in: base and extended memory sizes. */
+  private fillCmos(): void {
+    const set16 = (lo: number, v: number) => {
+      this.rtc.setCmos(lo, v & 0xff);
+      this.rtc.setCmos(lo + 1, (v >> 8) & 0xff);
+    };
+    const ram = this.config.ramSize;
+    set16(0x15, 640); // base memory in KiB
+    const extKb = Math.min(Math.max(0, ram / 1024 - 1024), 0xffff); // KiB above 1 MiB
+    set16(0x17, extKb);
+    set16(0x30, extKb);
+    const above16M = Math.min(Math.max(0, (ram - 16 * 1024 * 1024) / 65536), 0xffff); // 64 KiB units
+    set16(0x34, above16M);
+  }
+
+  private serialSink(config: MachineConfig): (bytes: Uint8Array) => void {
+    const backend = config.serial;
+    if (!backend || backend.kind === 'null' || backend.kind === 'none') return () => {};
+    if (backend.kind === 'file') {
+      try {
+        this.serialFd = openSync(backend.path, 'w');
+      } catch (e) {
+        throw new MachineError(`could not open serial output file '${backend.path}': ${describeFsError(e)}`);
+      }
+      const fd = this.serialFd;
+      return (bytes) => {
+        writeSync(fd, bytes);
+      };
+    }
+    if (this.options.stdout) return this.options.stdout;
+    // A reader that went away (`tsemu ... | head`) must not crash us: QEMU carries on without output.
+    let broken = false;
+    process.stdout.on('error', () => {
+      broken = true;
+    });
+    return (bytes) => {
+      if (!broken) process.stdout.write(bytes);
+    };
+  }
+
+  private attachInput(): void {
+    if (this.config.serial?.kind !== 'stdio' || !this.uart) return;
+    const stdin = this.options.stdin === undefined ? process.stdin : this.options.stdin;
+    if (!stdin) return;
+    this.stdin = stdin;
+    if (stdin.isTTY) {
+      // The guest sees keys as typed, like QEMU's stdio backend puts the terminal in raw mode.
+      stdin.setRawMode(true);
+      this.rawMode = true;
+    }
+    stdin.on('data', this.onInput);
+    stdin.resume();
+  }
+
+  private readonly onInput = (chunk: Buffer | string): void => {
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    const forward: number[] = [];
+    for (const b of bytes) {
+      if (this.config.nographic) {
+        // -nographic: Ctrl-A x quits, Ctrl-A Ctrl-A sends one Ctrl-A, Ctrl-A h lists the keys.
+        if (this.escapePending) {
+          this.escapePending = false;
+          if (b === 0x78 /* x */) {
+            this.stderr('tsemu: terminated by Ctrl-A x\r\n');
+            this.exit(0);
+            return;
+          }
+          if (b === ESCAPE) forward.push(b);
+          else if (b === 0x68 /* h */) this.stderr('\r\nCtrl-A x  quit tsemu\r\nCtrl-A h  this help\r\nCtrl-A Ctrl-A  send Ctrl-A to the guest\r\n');
+          continue;
+        }
+        if (b === ESCAPE) {
+          this.escapePending = true;
+          continue;
+        }
+      } else if (this.rawMode && b === 0x03) {
+        // Raw mode swallowed the terminal's SIGINT; keep Ctrl-C meaning "quit" as it does for QEMU.
+        this.stderr('tsemu: terminated by Ctrl-C\r\n');
+        this.exit(0);
+        return;
+      }
+      forward.push(b);
+    }
+    if (forward.length) this.uart?.receive(forward);
+    this.wakeUp();
+  };
+
+  /** HLT with nothing to do: sleep until the next timer, input, or a stop. */
+  private async idle(forever = false): Promise<void> {
+    const deadline = forever ? null : this.clock.nextDeadline();
+    if (this.clock.frozen && !forever) {
+      // A frozen clock (tests) jumps straight to the next event instead of sleeping.
+      if (deadline !== null) {
+        this.clock.set(Math.max(deadline, this.clock.now()));
+        return;
+      }
+    } else if (deadline !== null && deadline <= this.clock.now()) {
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      // Without a deadline the timer just keeps Node's event loop alive (QEMU would wait forever too).
+      const ms = deadline === null || this.clock.frozen ? 2 ** 31 - 1 : Math.max(0, (deadline - this.clock.now()) / 1e6);
+      const t = setTimeout(done, ms);
+      this.wake = done;
+      function done(): void {
+        clearTimeout(t);
+        resolve();
+      }
+      if (this.exitStatus !== null) done();
+    });
+    this.wake = null;
+  }
+
+  private wakeUp(): void {
+    const w = this.wake;
+    this.wake = null;
+    w?.();
+  }
+
+  private exit(status: number): void {
+    if (this.exitStatus === null) this.exitStatus = status;
+    this.cpu?.requestStop();
+    this.wakeUp();
+  }
+
+  private requestReset(): void {
+    this.resetPending = true;
+    this.cpu?.requestStop();
+  }
+
+  /** A triple fault or a reset through port 0x92. */
+  private handleReset(): void {
+    this.resetPending = false;
+    if (!this.config.noReboot) {
+      this.boot();
+      return;
+    }
+    // -no-reboot turns the reset into a shutdown; -no-shutdown then stops the guest instead of exiting.
+    if (this.config.noShutdown) {
+      this.stderr('tsemu: guest reset with -no-reboot -no-shutdown: emulation stopped\n');
+      this.paused = true;
+      return;
+    }
+    this.exit(0);
+  }
+
+  private paused = false;
+
+  /** True once the guest was stopped by -no-reboot -no-shutdown; run() then waits for stop(). */
+  get isPaused(): boolean {
+    return this.paused;
+  }
+
+  private close(): void {
+    if (this.stdin) {
+      this.stdin.off('data', this.onInput);
+      if (this.rawMode) this.stdin.setRawMode(false);
+      this.stdin.pause();
+      this.stdin = null;
+      this.rawMode = false;
+    }
+    if (this.serialFd !== null) {
+      closeSync(this.serialFd);
+      this.serialFd = null;
+    }
+  }
+}

@@ -1,0 +1,322 @@
+// Command-line parsing with qemu-system-x86_64's syntax for the options tsemu understands.
+// A pure function from argv to a configuration; every problem is an OptionError whose message
+// is one line for "tsemu: <message>".
+
+export class OptionError extends Error {
+  override readonly name = 'OptionError';
+}
+
+export type SerialBackend = { kind: 'stdio' } | { kind: 'file'; path: string } | { kind: 'null' } | { kind: 'none' };
+
+export interface DebugExitConfig {
+  iobase: number;
+  iosize: number;
+}
+
+export interface MachineConfig {
+  /** Guest RAM in bytes. */
+  ramSize: number;
+  kernel: string;
+  append: string;
+  /** -initrd items, each "FILE ARGS..." (commas already split, ",," unescaped). */
+  initrd: string[];
+  /** COM1's backend; null when the machine has no COM1 (e.g. -nodefaults without -serial). */
+  serial: SerialBackend | null;
+  /** -nographic: serial (and later the monitor) multiplexed on stdio, Ctrl-A is the escape key. */
+  nographic: boolean;
+  noReboot: boolean;
+  noShutdown: boolean;
+  debugExit: DebugExitConfig | null;
+}
+
+export type ParsedCommand = { action: 'help' } | { action: 'version' } | { action: 'run'; config: MachineConfig };
+
+/** QEMU's default RAM size for the pc machine. */
+export const DEFAULT_RAM = 128 * 1024 * 1024;
+/** The CPU keeps guest RAM in one WebAssembly memory below 4 GiB, which leaves room for this much. */
+export const MAX_RAM = 3 * 1024 * 1024 * 1024;
+
+/** QEMU options that exist but tsemu does not implement yet: named in the error, not "unknown". */
+const KNOWN_UNSUPPORTED = new Set([
+  'hda', 'hdb', 'hdc', 'hdd', 'fda', 'fdb', 'cdrom', 'drive', 'blockdev', 'boot', 'bios', 'cpu',
+  'enable-kvm', 'monitor', 'qmp', 'chardev', 'netdev', 'net', 'nic', 'usb', 'usbdevice', 'vga',
+  'gdb', 's', 'S', 'd', 'D', 'rtc', 'icount', 'name', 'pidfile', 'daemonize', 'snapshot', 'k',
+  'audiodev', 'soundhw', 'object', 'global', 'serial2', 'parallel', 'mon', 'trace', 'L', 'fw_cfg',
+  'dtb', 'overcommit', 'mem-path', 'mem-prealloc', 'numa', 'incoming', 'loadvm', 'sandbox', 'semihosting',
+  'uuid', 'watchdog', 'watchdog-action', 'action', 'virtfs', 'smbios', 'acpitable', 'full-screen', 'g',
+]);
+
+const NEEDS_ARGUMENT = new Set([
+  'm', 'kernel', 'append', 'initrd', 'serial', 'display', 'vnc', 'machine', 'M', 'accel', 'smp', 'device',
+]);
+
+/** Parse a -m size: a number (fractions allowed) with an optional B/K/M/G/T suffix; MiB without one. */
+function parseSize(text: string, option: string): number {
+  const m = /^(\d+(?:\.\d+)?)([bkmgtpe]?)$/i.exec(text.trim());
+  if (!m) throw new OptionError(`${option} ${text}: not a size (a number with an optional suffix K, M, G or T; plain numbers are MiB)`);
+  const units: Record<string, number> = { b: 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50, e: 2 ** 60, '': 2 ** 20 };
+  const bytes = parseFloat(m[1]) * units[m[2].toLowerCase()];
+  // QEMU rounds RAM up to 8 KiB.
+  return Math.ceil(bytes / 8192) * 8192;
+}
+
+/** Split a QEMU "key=value,key=value" list; a first item without '=' is the implied key. */
+function parseKeyValues(text: string, option: string, impliedKey: string): Map<string, string> {
+  const out = new Map<string, string>();
+  const items = text.split(',');
+  items.forEach((item, i) => {
+    const eq = item.indexOf('=');
+    if (eq < 0) {
+      if (i === 0) out.set(impliedKey, item);
+      else throw new OptionError(`${option} ${text}: expected '=' after '${item}'`);
+    } else {
+      out.set(item.slice(0, eq), item.slice(eq + 1));
+    }
+  });
+  return out;
+}
+
+/** Integers as QEMU's property parser reads them: decimal, 0x hex, or 0 octal. */
+function parseInteger(text: string, what: string): number {
+  let v: number;
+  if (/^0x[0-9a-f]+$/i.test(text)) v = parseInt(text.slice(2), 16);
+  else if (/^0[0-7]+$/.test(text)) v = parseInt(text.slice(1), 8);
+  else if (/^\d+$/.test(text)) v = parseInt(text, 10);
+  else throw new OptionError(`${what}: '${text}' is not an integer`);
+  return v;
+}
+
+/** -initrd "a args,b": commas separate modules; QEMU escapes a literal comma as ",,". */
+function splitInitrd(text: string): string[] {
+  const items: string[] = [];
+  let cur = '';
+  for (let i = 0; i < text.length; i++) {
+    if (text[i] === ',') {
+      if (text[i + 1] === ',') {
+        cur += ',';
+        i++;
+        continue;
+      }
+      items.push(cur);
+      cur = '';
+    } else {
+      cur += text[i];
+    }
+  }
+  items.push(cur);
+  if (items.some((s) => s.trim() === '')) throw new OptionError(`-initrd ${text}: empty module name`);
+  return items;
+}
+
+function parseSerial(text: string): SerialBackend {
+  if (text === 'stdio' || text === 'mon:stdio') return { kind: 'stdio' };
+  if (text === 'null') return { kind: 'null' };
+  if (text === 'none') return { kind: 'none' };
+  if (text.startsWith('file:')) {
+    const path = text.slice(5);
+    if (path === '') throw new OptionError(`-serial ${text}: file name missing`);
+    return { kind: 'file', path };
+  }
+  throw new OptionError(`-serial ${text}: backend not supported yet (stdio, file:PATH, null and none are)`);
+}
+
+function parseMachine(text: string, option: string): void {
+  const kv = parseKeyValues(text, option, 'type');
+  for (const [k, v] of kv) {
+    if (k === 'type') {
+      if (v !== 'pc' && !/^pc-i440fx-\d+\.\d+$/.test(v)) throw new OptionError(`${option} ${text}: machine type '${v}' is not supported yet (only 'pc')`);
+    } else if (k === 'accel') {
+      checkAccel(v, option, text);
+    } else {
+      throw new OptionError(`${option} ${text}: machine property '${k}' is not supported yet`);
+    }
+  }
+}
+
+function checkAccel(v: string, option: string, text: string): void {
+  for (const a of v.split(':')) {
+    if (a !== 'tcg') throw new OptionError(`${option} ${text}: accelerator '${a}' is not available (tsemu is its own 'tcg')`);
+  }
+}
+
+function parseSmp(text: string): void {
+  const kv = parseKeyValues(text, '-smp', 'cpus');
+  for (const [k, v] of kv) {
+    if (!['cpus', 'maxcpus', 'sockets', 'dies', 'clusters', 'cores', 'threads'].includes(k)) {
+      throw new OptionError(`-smp ${text}: unknown parameter '${k}'`);
+    }
+    const n = parseInteger(v, `-smp ${text}`);
+    if (n > 1) throw new OptionError(`-smp ${text}: more than one CPU is not supported yet`);
+  }
+}
+
+function parseDevice(text: string): DebugExitConfig {
+  const kv = parseKeyValues(text, '-device', 'driver');
+  const driver = kv.get('driver') ?? '';
+  if (driver !== 'isa-debug-exit') {
+    throw new OptionError(`-device ${text}: device '${driver}' is not supported yet (only isa-debug-exit)`);
+  }
+  const dev: DebugExitConfig = { iobase: 0x501, iosize: 0x02 };
+  for (const [k, v] of kv) {
+    if (k === 'driver') continue;
+    if (k === 'iobase') dev.iobase = parseInteger(v, `-device ${text}: iobase`);
+    else if (k === 'iosize') dev.iosize = parseInteger(v, `-device ${text}: iosize`);
+    else throw new OptionError(`-device ${text}: isa-debug-exit has no property '${k}'`);
+  }
+  if (dev.iobase > 0xffff || dev.iosize < 1 || dev.iobase + dev.iosize > 0x10000) {
+    throw new OptionError(`-device ${text}: ports ${dev.iobase}+${dev.iosize} are outside the I/O space`);
+  }
+  return dev;
+}
+
+export function parseArgs(argv: readonly string[]): ParsedCommand {
+  let ramSize = DEFAULT_RAM;
+  let kernel: string | null = null;
+  let append: string | null = null;
+  let initrd: string | null = null;
+  let serial: SerialBackend | undefined;
+  let nographic = false;
+  let nodefaults = false;
+  let noReboot = false;
+  let noShutdown = false;
+  let debugExit: DebugExitConfig | null = null;
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (!arg.startsWith('-') || arg === '-' || arg === '--') {
+      // QEMU takes a bare argument as the first hard disk image.
+      throw new OptionError(`'${arg}': disk images are not supported yet`);
+    }
+    // QEMU accepts --option as well as -option.
+    const name = arg.startsWith('--') ? arg.slice(2) : arg.slice(1);
+    let value = '';
+    if (NEEDS_ARGUMENT.has(name)) {
+      if (i + 1 >= argv.length) throw new OptionError(`${arg}: requires an argument`);
+      value = argv[++i];
+    }
+    switch (name) {
+      case 'h':
+      case 'help':
+        return { action: 'help' };
+      case 'version':
+        return { action: 'version' };
+      case 'm': {
+        const kv = parseKeyValues(value, '-m', 'size');
+        for (const k of kv.keys()) {
+          if (k !== 'size') throw new OptionError(`-m ${value}: '${k}' is not supported yet (memory hotplug)`);
+        }
+        const size = parseSize(kv.get('size') ?? '', '-m');
+        if (size === 0) ramSize = DEFAULT_RAM; // QEMU treats -m 0 as "the default"
+        else if (size < 2 * 1024 * 1024) throw new OptionError(`-m ${value}: at least 2 MiB of RAM is needed`);
+        else if (size > MAX_RAM) throw new OptionError(`-m ${value}: at most ${MAX_RAM / 2 ** 30} GiB of RAM is supported`);
+        else ramSize = size;
+        break;
+      }
+      case 'kernel':
+        kernel = value;
+        break;
+      case 'append':
+        append = value;
+        break;
+      case 'initrd':
+        initrd = value;
+        break;
+      case 'serial':
+        if (serial !== undefined) throw new OptionError(`-serial ${value}: only one serial port (COM1) is supported yet`);
+        serial = parseSerial(value);
+        break;
+      case 'nographic':
+        nographic = true;
+        break;
+      case 'display':
+        if (value.split(',')[0] !== 'none') throw new OptionError(`-display ${value}: display '${value.split(',')[0]}' is not supported yet (only 'none')`);
+        break;
+      case 'vnc':
+        if (value !== 'none') throw new OptionError(`-vnc ${value}: VNC is not supported yet (only 'none')`);
+        break;
+      case 'nodefaults':
+        nodefaults = true;
+        break;
+      case 'machine':
+      case 'M':
+        parseMachine(value, arg);
+        break;
+      case 'accel':
+        for (const [k, v] of parseKeyValues(value, arg, 'accel')) {
+          if (k === 'accel') checkAccel(v, arg, value);
+          else throw new OptionError(`${arg} ${value}: accelerator property '${k}' is not supported yet`);
+        }
+        break;
+      case 'smp':
+        parseSmp(value);
+        break;
+      case 'no-reboot':
+        noReboot = true;
+        break;
+      case 'no-shutdown':
+        noShutdown = true;
+        break;
+      case 'device':
+        if (debugExit) throw new OptionError(`-device ${value}: only one isa-debug-exit device is supported`);
+        debugExit = parseDevice(value);
+        break;
+      default:
+        if (KNOWN_UNSUPPORTED.has(name)) throw new OptionError(`${arg}: option not supported yet`);
+        throw new OptionError(`${arg}: unknown option (see tsemu -help)`);
+    }
+  }
+
+  if (kernel === null) {
+    if (append !== null) throw new OptionError('-append only works together with -kernel');
+    if (initrd !== null) throw new OptionError('-initrd only works together with -kernel');
+    throw new OptionError('no kernel given: booting from firmware is not supported yet, use -kernel FILE');
+  }
+
+  // QEMU's defaults: -nographic puts COM1 on stdio; otherwise it goes to a (here absent) display.
+  let com1: SerialBackend | null;
+  if (serial !== undefined) com1 = serial.kind === 'none' ? null : serial;
+  else if (nodefaults) com1 = null;
+  else if (nographic) com1 = { kind: 'stdio' };
+  else com1 = { kind: 'null' };
+
+  return {
+    action: 'run',
+    config: {
+      ramSize,
+      kernel,
+      append: append ?? '',
+      initrd: initrd === null ? [] : splitInitrd(initrd),
+      serial: com1,
+      nographic,
+      noReboot,
+      noShutdown,
+      debugExit,
+    },
+  };
+}
+
+export const USAGE = `usage: tsemu [options]
+An x86-64 PC emulator that understands qemu-system-x86_64's command line.
+
+Options tsemu understands:
+  -h, -help                 print this help and exit
+  -version                  print the version and exit
+  -m [size=]N[K|M|G]        guest RAM (plain N is MiB; default 128M)
+  -kernel FILE              boot a Multiboot kernel (ELF or a.out-kludge)
+  -append STRING            kernel command line
+  -initrd "FILE [ARGS][,FILE [ARGS]...]"
+                            Multiboot modules, each with its own string
+  -serial stdio|file:PATH|null|none
+                            where COM1 goes
+  -nographic                no display; COM1 on the terminal, Ctrl-A x quits
+  -display none, -vnc none  accepted (tsemu has no display yet)
+  -nodefaults               no default devices (no COM1 unless -serial)
+  -machine pc[,accel=tcg], -M pc, -accel tcg, -smp 1
+                            accepted for compatibility
+  -no-reboot                exit instead of rebooting (triple fault, reset)
+  -no-shutdown              stop instead of exiting when the guest shuts down
+  -device isa-debug-exit[,iobase=ADDR][,iosize=N]
+                            a write of v to the port exits with status (v << 1) | 1
+
+Every option can also be written with two dashes (--kernel).
+`;
