@@ -35,7 +35,9 @@ export const H_MOV_RI64: u32 = 0x230;
 export const H_LEA32: u32 = 0x231;
 export const H_LEA64: u32 = 0x232;
 export const H_JMP: u32 = 0x233;
-export const H_LAST: u32 = 0x233;
+export const H_CALL: u32 = 0x234; // E8 with operand size = stack width
+export const H_RET: u32 = 0x235; // C3 with operand size = stack width
+export const H_LAST: u32 = 0x235;
 
 const I_REG: u32 = 22;
 const I_RM: u32 = 23;
@@ -103,6 +105,10 @@ export function specialize(e: u32, op: u32, osz: u32, flags: u32, prefixed: bool
       return H_JCC;
     case 0xe9: case 0xeb:
       return H_JMP;
+    case 0xe8:
+      return osz == st.stackSize ? H_CALL : op;
+    case 0xc3:
+      return osz == st.stackSize ? H_RET : op;
   }
   return op;
 }
@@ -191,6 +197,38 @@ export function executeFast(h: u32): void {
       if (testCC(d.op() & 15)) jumpTo(st.rip + d.imm());
       break;
     case H_JMP: jumpTo(st.rip + d.imm()); break;
+    case H_CALL: {
+      // Check the target before pushing so a #GP leaves the stack alone.
+      let target = st.rip + d.imm();
+      if (mode != MODE_LONG) {
+        target &= 0xffffffff;
+        if (target > <u64>st.segLimit(CS)) raise(EXC_GP, 0);
+      }
+      if (st.stackSize == 8) {
+        const sp = reg64(RSP) - 8;
+        writeLin64(linear(SS, sp, 8, true), st.rip);
+        setReg64(RSP, sp);
+      } else {
+        const sp = (reg64(RSP) - 4) & 0xffffffff;
+        writeLin32(linear(SS, sp, 4, true), <u32>st.rip);
+        set32(RSP, sp);
+      }
+      st.rip = target;
+      break;
+    }
+    case H_RET:
+      if (st.stackSize == 8) {
+        const sp = reg64(RSP);
+        const target = readLin64(linear(SS, sp, 8, false));
+        jumpTo(target);
+        setReg64(RSP, sp + 8);
+      } else {
+        const sp = reg64(RSP) & 0xffffffff;
+        const target = <u64>readLin32(linear(SS, sp, 4, false));
+        jumpTo(target);
+        set32(RSP, sp + 4);
+      }
+      break;
     case H_PUSH64: {
       const v = reg64(<u32>load<u8>(e + I_RM));
       const sp = reg64(RSP) - 8;
