@@ -138,9 +138,24 @@ let fast: bool = false;
 /** Set when a byte of the current instruction came from MMIO: do not cache its record. */
 let uncacheable: bool = false;
 
-/** Forget the cached code page (TLB flush, CPL or CS change). */
+// Linear address and limit of code fetches, refreshed on every CS or mode change: in 64-bit mode
+// the base is 0, there is no limit and addresses are not truncated.
+let codeBase: u64 = 0;
+let codeLinMask: u64 = 0xffffffff;
+let codeLimit: u64 = 0xffff;
+
+/** Forget the cached code page and refresh the code-segment view (TLB flush, CPL or CS change). */
 export function invalidateFetch(): void {
   fetchTag = 1;
+  if (mode == MODE_LONG) {
+    codeBase = 0;
+    codeLinMask = 0xffffffffffffffff;
+    codeLimit = 0xffffffffffffffff;
+  } else {
+    codeBase = segBase(CS);
+    codeLinMask = 0xffffffff;
+    codeLimit = <u64>segLimit(CS);
+  }
 }
 
 function fetchSlow(): u32 {
@@ -252,10 +267,10 @@ function lockable(b: u32, modrmReg: u32, noMemory: bool): bool {
 export function decode(): void {
   const start = st.rip;
   st.instrStart = start;
-  const lin = mode == MODE_LONG ? start : ((segBase(CS) + start) & 0xffffffff);
+  const lin = (codeBase + start) & codeLinMask;
   const e = DIC + ((<u32>(lin ^ (lin >> DIC_BITS)) & DIC_MASK) << DIC_RECORD_SHIFT);
   if (load<u64>(e + I_TAG) == lin && load<u64>(e + I_EPOCH) == validKey() &&
-      (mode == MODE_LONG || start + <u64>load<u8>(e + I_LEN) - 1 <= <u64>segLimit(CS))) {
+      start + <u64>load<u8>(e + I_LEN) - 1 <= codeLimit) {
     ins = e;
     st.rip = start + <u64>load<u8>(e + I_LEN);
     if ((load<u8>(e + I_FLAGS) & IF_MEM) != 0) computeEa();

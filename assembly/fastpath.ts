@@ -146,7 +146,7 @@ export function specialize(e: u32, op: u32, osz: u32, flags: u32, prefixed: bool
 }
 
 /** Run specialised handler h (H_ALU_RR32 .. H_LAST). */
-export function executeFast(h: u32): void {
+@inline export function executeFast(h: u32): void {
   const e = d.ins;
   if (h < H_MOV_RR32) {
     const n = h & 7;
