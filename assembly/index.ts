@@ -58,6 +58,9 @@ function deliverAfter(vector: u32, kind: u32): void {
   deliver(vector, kind, -1);
 }
 
+/** Returned by handleEvents when it executed an instruction itself (single-stepping). */
+const STEPPED: i32 = -2;
+
 function handleEvents(): i32 {
   const ev = st.events;
   if ((ev & st.EV_STOP) != 0) {
@@ -65,40 +68,49 @@ function handleEvents(): i32 {
     return STOP_REQUESTED;
   }
   if ((ev & st.EV_SHADOW) != 0) {
+    // STI / MOV SS shadow: no interrupt before the next instruction.
     st.events &= ~st.EV_SHADOW;
-    return (ev & st.EV_HALT) != 0 ? STOP_HALT : -1;
+    if ((ev & st.EV_HALT) != 0) return STOP_HALT;
+  } else {
+    if ((ev & st.EV_INTR) != 0 && (st.eflags & st.F_IF) != 0) {
+      const vector = hostInterruptAcknowledge() & 0xff;
+      st.events &= ~st.EV_HALT;
+      deliverAfter(vector, INT_EXT);
+      return -1;
+    }
+    if ((ev & st.EV_HALT) != 0) return STOP_HALT;
   }
-  if ((ev & st.EV_INTR) != 0 && (st.eflags & st.F_IF) != 0) {
-    const vector = hostInterruptAcknowledge() & 0xff;
-    st.events &= ~st.EV_HALT;
-    deliverAfter(vector, INT_EXT);
-    return -1;
+  if ((st.events & st.EV_TF) != 0) {
+    if (st.icount >= st.stopAt) return STOP_BUDGET;
+    st.softwareInterruptTaken = false;
+    decode();
+    execute();
+    st.icount++;
+    // Single-step trap after the instruction (SDM Vol. 3A §17.3.1.4); DR6.BS records it. INT n
+    // and friends clear TF on entry and take no trap.
+    if (!st.softwareInterruptTaken) {
+      store<u64>(DREGS + 48, load<u64>(DREGS + 48) | 0x4000);
+      deliverAfter(EXC_DB, INT_EXC);
+    }
+    return STEPPED;
   }
-  if ((ev & st.EV_HALT) != 0) return STOP_HALT;
   return -1;
 }
 
 /** Execute up to `budget` instructions. */
 export function run(budget: i32): i32 {
-  st.budgetLeft = budget;
+  st.stopAt = st.icount + <u64>budget;
   if (st.tripleFault) return STOP_TRIPLE_FAULT;
   while (true) {
     if (st.events != 0) {
       const r = handleEvents();
       if (r >= 0) return r;
+      if (r == STEPPED) continue;
     }
-    if (st.budgetLeft <= 0) return STOP_BUDGET;
-    st.budgetLeft--;
-    const tf = (st.eflags & st.F_TF) != 0;
-    if (tf) st.softwareInterruptTaken = false;
+    if (st.icount >= st.stopAt) return STOP_BUDGET;
     decode();
     execute();
     st.icount++;
-    if (tf) {
-      // Single-step trap after the instruction (SDM Vol. 3A §17.3.1.4); DR6.BS records it.
-      store<u64>(DREGS + 48, load<u64>(DREGS + 48) | 0x4000);
-      if (!st.softwareInterruptTaken) deliverAfter(EXC_DB, INT_EXC);
-    }
   }
 }
 

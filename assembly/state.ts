@@ -127,8 +127,8 @@ export let decodeContext: u32 = 0;
 
 /** Instructions retired. */
 export let icount: u64 = 0;
-/** Instructions this run() may still execute. */
-export let budgetLeft: i32 = 0;
+/** run() returns when icount reaches this. */
+export let stopAt: u64 = 0;
 
 // Events that make the run loop look up from straight-line execution.
 export const EV_INTR: u32 = 1; // the INTR pin is raised
@@ -136,6 +136,7 @@ export const EV_STOP: u32 = 2; // the host asked us to return
 export const EV_HALT: u32 = 4; // HLT executed
 export const EV_SHADOW: u32 = 8; // STI / MOV SS shadow: no interrupt before the next instruction
 export const EV_NMI: u32 = 16;
+export const EV_TF: u32 = 32; // EFLAGS.TF is set: instructions run one by one with a trap after each
 export let events: u32 = 0;
 export let intrLine: bool = false;
 export let a20Mask: u64 = 0xffffffffffffffff;

@@ -41,6 +41,8 @@ export function setEflags(v: u32): void {
   flushFlags();
   st.eflags = (v & (F_ARITH | F_TF | F_IF | F_DF | F_IOPL | F_NT | F_RF | F_VM | F_AC | F_VIF | F_VIP | F_ID | 0x800)) | F_FIXED1;
   flags.lfOp = flags.LF_NONE;
+  if ((st.eflags & F_TF) != 0) st.events |= st.EV_TF;
+  else st.events &= ~st.EV_TF;
   if ((st.eflags & F_VM) != oldVm) modeChanged();
 }
 
