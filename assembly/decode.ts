@@ -250,7 +250,7 @@ function lockable(b: u32, modrmReg: u32, noMemory: bool): bool {
 }
 
 /** Compute eaOff from the record (registers change between executions). */
-@inline function computeEa(): void {
+function computeEa(): void {
   let ea = <u64>(<i64>load<i32>(ins + I_DISP));
   const base = <u32>load<u8>(ins + I_BASE);
   const index = <u32>load<u8>(ins + I_INDEX);
@@ -264,7 +264,7 @@ function lockable(b: u32, modrmReg: u32, noMemory: bool): bool {
 }
 
 /** Fetch the decoded record for the instruction at RIP (decoding it on a miss); advances RIP. */
-export function decode(): void {
+@inline export function decode(): void {
   const start = st.rip;
   st.instrStart = start;
   const lin = (codeBase + start) & codeLinMask;
@@ -276,6 +276,11 @@ export function decode(): void {
     if ((load<u8>(e + I_FLAGS) & IF_MEM) != 0) computeEa();
     return;
   }
+  decodeMiss(e, lin);
+}
+
+/** Decode into record `e` (or the scratch record, for bytes that came from MMIO). */
+function decodeMiss(e: u32, lin: u64): void {
   uncacheable = false;
   store<u64>(e + I_TAG, 1); // the slot is being rewritten: invalid until complete
   ins = e;

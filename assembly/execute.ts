@@ -292,7 +292,7 @@ function loadFarPointer(seg: u32): void {
   writeG(size, off);
 }
 
-export function execute(): void {
+@inline export function execute(): void {
   const h = d.handler();
   if (h >= H_ALU_RR32) executeFast(h);
   else executeOpcode(h);
