@@ -87,6 +87,7 @@ function cliSti(set: bool): void {
     if ((st.eflags & F_IF) == 0) st.events |= EV_SHADOW; // STI shadow (SDM Vol. 2 "STI")
     st.eflags |= F_IF;
   } else st.eflags &= ~F_IF;
+  st.updateIntrEvent();
 }
 
 function bitTest(kind: u32, isImm: bool): void {

@@ -42,7 +42,8 @@ export function reset(): void {
   st.rip = 0xfff0;
   st.msrStar = 0; st.msrLstar = 0; st.msrCstar = 0; st.msrFmask = 0; st.msrKernelGsBase = 0;
   st.msrSysenterCs = 0; st.msrSysenterEsp = 0; st.msrSysenterEip = 0; st.msrTscAux = 0;
-  st.events &= st.EV_INTR;
+  st.events = 0;
+  st.updateIntrEvent();
   st.pendingVector = -1;
   st.deliveringVector = -1;
   st.tripleFault = false;
@@ -180,8 +181,7 @@ export function isTripleFault(): bool { return st.tripleFault; }
 
 export function setIntr(level: bool): void {
   st.intrLine = level;
-  if (level) st.events |= st.EV_INTR;
-  else st.events &= ~st.EV_INTR;
+  st.updateIntrEvent();
 }
 export function requestStop(): void { st.events |= st.EV_STOP; }
 export function setA20(enabled: bool): void {

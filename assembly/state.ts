@@ -138,6 +138,12 @@ export const EV_SHADOW: u32 = 8; // STI / MOV SS shadow: no interrupt before the
 export const EV_NMI: u32 = 16;
 export const EV_TF: u32 = 32; // EFLAGS.TF is set: instructions run one by one with a trap after each
 export let events: u32 = 0;
+
+/** EV_INTR stands for "an interrupt can be taken": the INTR pin is high and EFLAGS.IF is set. */
+export function updateIntrEvent(): void {
+  if (intrLine && (eflags & F_IF) != 0) events |= EV_INTR;
+  else events &= ~EV_INTR;
+}
 export let intrLine: bool = false;
 export let a20Mask: u64 = 0xffffffffffffffff;
 export let tripleFault: bool = false;

@@ -43,6 +43,7 @@ export function setEflags(v: u32): void {
   flags.lfOp = flags.LF_NONE;
   if ((st.eflags & F_TF) != 0) st.events |= st.EV_TF;
   else st.events &= ~st.EV_TF;
+  st.updateIntrEvent();
   if ((st.eflags & F_VM) != oldVm) modeChanged();
 }
 
