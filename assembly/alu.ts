@@ -12,6 +12,11 @@ import { raise, EXC_DE } from "./fault";
 
 /** The eight ALU operations of opcodes 00-3F and group 1: add or adc sbb and sub xor cmp. */
 export function alu(n: u32, a: u64, b: u64, size: u32): u64 {
+  return aluInline(n, a, b, size);
+}
+
+/** alu() for callers with a constant size (fastpath.ts), so the masks fold away. Returns the result (CMP: a). */
+@inline export function aluInline(n: u32, a: u64, b: u64, size: u32): u64 {
   const m = sizeMask(size);
   a &= m;
   b &= m;

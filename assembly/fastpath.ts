@@ -5,8 +5,9 @@
 import * as st from "./state";
 import { REGS } from "./layout";
 import { mode, MODE_LONG, CS, SS, RSP, reg64, setReg64 } from "./state";
-import { setLazy, setLazyKeepCF, testCC, getCF, LF_ADD, LF_SUB, LF_LOGIC, LF_INC, LF_DEC } from "./flags";
+import { setLazyKeepCF, testCC, LF_INC, LF_DEC } from "./flags";
 import { linear } from "./access";
+import { aluInline } from "./alu";
 import { readLin32, readLin64, writeLin32, writeLin64 } from "./memory";
 import { raise, EXC_GP } from "./fault";
 import * as d from "./decode";
@@ -120,22 +121,6 @@ export function specialize(e: u32, op: u32, osz: u32, flags: u32, prefixed: bool
   store<u64>(REGS + (r << 3), v & 0xffffffff);
 }
 
-/** ALU on 32- or 64-bit values with lazy flags; returns the result (CMP: the first operand). */
-@inline function aluOp(n: u32, a: u64, b: u64, size: u32): u64 {
-  const m: u64 = size == 8 ? 0xffffffffffffffff : 0xffffffff;
-  let r: u64;
-  switch (n) {
-    case 0: r = (a + b) & m; setLazy(LF_ADD, a, b, r, size); return r;
-    case 1: r = a | b; setLazy(LF_LOGIC, a, b, r, size); return r;
-    case 2: { const c: u64 = getCF() ? 1 : 0; r = (a + b + c) & m; setLazy(LF_ADD, a, b, r, size); return r; }
-    case 3: { const c: u64 = getCF() ? 1 : 0; r = (a - b - c) & m; setLazy(LF_SUB, a, b, r, size); return r; }
-    case 4: r = a & b; setLazy(LF_LOGIC, a, b, r, size); return r;
-    case 5: r = (a - b) & m; setLazy(LF_SUB, a, b, r, size); return r;
-    case 6: r = a ^ b; setLazy(LF_LOGIC, a, b, r, size); return r;
-    default: r = (a - b) & m; setLazy(LF_SUB, a, b, r, size); return a;
-  }
-}
-
 /** Near branch: the target wraps at the operand size and must lie within CS outside 64-bit mode. */
 @inline function jumpTo(target: u64): void {
   if (mode != MODE_LONG) {
@@ -152,16 +137,16 @@ export function specialize(e: u32, op: u32, osz: u32, flags: u32, prefixed: bool
     const n = h & 7;
     const dst = <u32>load<u8>(e + I_RM);
     if (h < H_ALU_RR64) {
-      const r = aluOp(n, r32(dst), r32(<u32>load<u8>(e + I_REG)), 4);
+      const r = aluInline(n, r32(dst), r32(<u32>load<u8>(e + I_REG)), 4);
       if (n != 7) set32(dst, r);
     } else if (h < H_ALU_RI32) {
-      const r = aluOp(n, reg64(dst), reg64(<u32>load<u8>(e + I_REG)), 8);
+      const r = aluInline(n, reg64(dst), reg64(<u32>load<u8>(e + I_REG)), 8);
       if (n != 7) setReg64(dst, r);
     } else if (h < H_ALU_RI64) {
-      const r = aluOp(n, r32(dst), d.imm() & 0xffffffff, 4);
+      const r = aluInline(n, r32(dst), d.imm() & 0xffffffff, 4);
       if (n != 7) set32(dst, r);
     } else {
-      const r = aluOp(n, reg64(dst), d.imm(), 8);
+      const r = aluInline(n, reg64(dst), d.imm(), 8);
       if (n != 7) setReg64(dst, r);
     }
     return;

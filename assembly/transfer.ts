@@ -131,6 +131,30 @@ function checkTargetOffset(off: u64): void {
   } else if (off > <u64>descLimit()) raise(EXC_GP, 0);
 }
 
+/**
+ * Far JMP/CALL to the system descriptor just read: switch tasks through a TSS or task gate
+ * (returns true), or check the call gate and leave it in the descriptor globals (returns false;
+ * in long mode re-read as a 16-byte gate).
+ */
+function taskOrGate(sel: u32, reason: u32): bool {
+  const ty = descType();
+  const dpl = descDpl();
+  const err = <i32>(sel & 0xfffc);
+  const lma = (st.efer & EFER_LMA) != 0;
+  if (ty == 1 || ty == 9 || ty == 5) {
+    if (lma) raise(EXC_GP, err);
+    if (dpl < st.cpl || dpl < (sel & 3)) raise(EXC_GP, err);
+    if (!descPresent()) raise(EXC_NP, err);
+    taskSwitch(sel, ty == 5, reason, -1);
+    return true;
+  }
+  if (ty != 4 && ty != 12) raise(EXC_GP, err);
+  if (lma && (ty != 12 || !readDescriptor(sel, true))) raise(EXC_GP, err);
+  if (dpl < st.cpl || dpl < (sel & 3)) raise(EXC_GP, err);
+  if (!descPresent()) raise(EXC_NP, err);
+  return false;
+}
+
 export function farJump(sel: u32, off: u64): void {
   sel &= 0xffff;
   if (mode == MODE_REAL || mode == MODE_V86) {
@@ -148,22 +172,9 @@ export function farJump(sel: u32, off: u64): void {
     st.rip = off;
     return;
   }
-  const ty = descType();
-  const dpl = descDpl();
-  if (ty == 1 || ty == 9 || ty == 5) {
-    if ((st.efer & EFER_LMA) != 0) raise(EXC_GP, <i32>(sel & 0xfffc));
-    if (dpl < st.cpl || dpl < (sel & 3)) raise(EXC_GP, <i32>(sel & 0xfffc));
-    if (!descPresent()) raise(EXC_NP, <i32>(sel & 0xfffc));
-    taskSwitch(sel, ty == 5, TS_JMP, -1);
-    return;
-  }
-  if (ty != 4 && ty != 12) raise(EXC_GP, <i32>(sel & 0xfffc));
+  if (taskOrGate(sel, TS_JMP)) return;
   // Call gate used by JMP: no privilege change is possible.
-  if ((st.efer & EFER_LMA) != 0) {
-    if (ty != 12 || !readDescriptor(sel, true)) raise(EXC_GP, <i32>(sel & 0xfffc));
-  }
-  if (dpl < st.cpl || dpl < (sel & 3)) raise(EXC_GP, <i32>(sel & 0xfffc));
-  if (!descPresent()) raise(EXC_NP, <i32>(sel & 0xfffc));
+  const ty = descType();
   let target = gateOffset();
   if ((st.efer & EFER_LMA) == 0) target &= ty == 4 ? 0xffff : 0xffffffff;
   const csSel = gateSelector();
@@ -269,20 +280,9 @@ export function farCall(sel: u32, off: u64, osz: u32): void {
     st.rip = off;
     return;
   }
+  if (taskOrGate(sel, TS_CALL)) return;
   const ty = descType();
-  const dpl = descDpl();
-  if (ty == 1 || ty == 9 || ty == 5) {
-    if ((st.efer & EFER_LMA) != 0) raise(EXC_GP, <i32>(sel & 0xfffc));
-    if (dpl < st.cpl || dpl < (sel & 3)) raise(EXC_GP, <i32>(sel & 0xfffc));
-    if (!descPresent()) raise(EXC_NP, <i32>(sel & 0xfffc));
-    taskSwitch(sel, ty == 5, TS_CALL, -1);
-    return;
-  }
-  if (ty != 4 && ty != 12) raise(EXC_GP, <i32>(sel & 0xfffc));
   const lma = (st.efer & EFER_LMA) != 0;
-  if (lma && (ty != 12 || !readDescriptor(sel, true))) raise(EXC_GP, <i32>(sel & 0xfffc));
-  if (dpl < st.cpl || dpl < (sel & 3)) raise(EXC_GP, <i32>(sel & 0xfffc));
-  if (!descPresent()) raise(EXC_NP, <i32>(sel & 0xfffc));
   const gateSize: u32 = lma ? 8 : ty == 12 ? 4 : 2;
   let target = gateOffset();
   if (!lma) target &= sizeMask(gateSize);
