@@ -5,7 +5,7 @@ import {
   mode, MODE_LONG, MODE_PROT, MODE_COMPAT, SS, FS, RSP, segBase, segLimit, segFlags, segFast, reg64, setReg64,
   DESC_P, DESC_TYPE_CODE, DESC_TYPE_RW, DESC_TYPE_EC, DESC_DB, DESC_S,
 } from "./state";
-import { raise, EXC_GP, EXC_SS } from "./fault";
+import { raise, EXC_GP, EXC_SS, EXC_AC } from "./fault";
 import { readLin, writeLin, readLin8, readLin16, readLin32, readLin64, probeWrite, isCanonical } from "./memory";
 import * as d from "./decode";
 import { sizeMask } from "./flags";
@@ -14,8 +14,14 @@ function segFault(seg: u32): void {
   raise(seg == SS ? EXC_SS : EXC_GP, 0);
 }
 
-/** Linear address of seg:off for an access of `size` bytes, after the segment checks. */
+/** Linear address of seg:off for an access of `size` bytes, after the segment and alignment checks. */
 export function linear(seg: u32, off: u64, size: u32, write: bool): u64 {
+  const lin = segmentLinear(seg, off, size, write);
+  if (st.alignCheck && (lin & <u64>(size - 1)) != 0) raise(EXC_AC, 0);
+  return lin;
+}
+
+function segmentLinear(seg: u32, off: u64, size: u32, write: bool): u64 {
   if (mode == MODE_LONG) {
     const lin = seg >= FS ? segBase(seg) + off : off;
     if (!isCanonical(lin)) segFault(seg == SS ? SS : 0);

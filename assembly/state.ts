@@ -122,6 +122,11 @@ export let codeSize: u32 = 2;
 export let addrSize: u32 = 2;
 /** Stack pointer width in bytes (SS.B, or 8 in 64-bit mode). */
 export let stackSize: u32 = 2;
+/** CR0.AM, EFLAGS.AC and CPL 3 together: misaligned data accesses raise #AC (SDM Vol. 3A §6.15, interrupt 17). */
+export let alignCheck: bool = false;
+export function updateAlignCheck(): void {
+  alignCheck = (cr0 & CR0_AM) != 0 && (eflags & F_AC) != 0 && cpl == 3;
+}
 /** Everything decoding depends on besides the bytes: decoded records carry it as part of their key. */
 export let decodeContext: u32 = 0;
 
@@ -265,5 +270,6 @@ export function updateMode(): void {
     addrSize = codeSize;
     stackSize = (segFlags(SS) & DESC_DB) != 0 ? 4 : 2;
   }
+  updateAlignCheck();
   decodeContext = mode | (cpl << 4) | (codeSize << 8) | (addrSize << 12) | (stackSize << 16);
 }

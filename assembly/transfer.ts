@@ -44,6 +44,7 @@ export function setEflags(v: u32): void {
   if ((st.eflags & F_TF) != 0) st.events |= st.EV_TF;
   else st.events &= ~st.EV_TF;
   st.updateIntrEvent();
+  st.updateAlignCheck();
   if ((st.eflags & F_VM) != oldVm) modeChanged();
 }
 
