@@ -28,6 +28,7 @@ import { groupSix, groupSeven, lar, lsl, arpl } from "./segments";
 import { movToCr, movFromCr, movToDr, movFromDr, rdmsr, wrmsr, cpuid, rdtsc, syscall, sysret, sysenter, sysexit, clts } from "./system";
 import { hostPortRead, hostPortWrite } from "./host";
 import { executeFast, H_ALU_RR32 } from "./fastpath";
+import { executeX87, fwait } from "./x87";
 
 @inline function sext(v: u64, size: u32): u64 {
   const s: u64 = 64 - ((<u64>size) << 3);
@@ -482,7 +483,7 @@ function executeOpcode(op: u32): void {
       setReg(RDX, osz, (sext(reg64(RAX), osz) >> 63) != 0 ? <u64>0xffffffffffffffff : 0);
       break;
     case 0x9a: farCall(d.imm2(), d.imm(), osz); break;
-    case 0x9b: if ((st.cr0 & (CR0_TS | 2)) == (CR0_TS | 2)) raise(EXC_NM, -1); break; // FWAIT
+    case 0x9b: fwait(); break;
     case 0x9c:
       if (mode == MODE_V86 && ((st.eflags >> 12) & 3) < 3) raiseGP(0);
       push(pushfValue(), osz); break;
@@ -558,9 +559,7 @@ function executeOpcode(op: u32): void {
       break;
     }
     case 0xd8: case 0xd9: case 0xda: case 0xdb: case 0xdc: case 0xdd: case 0xde: case 0xdf:
-      // No x87 unit yet (CPUID says so): with CR0.EM or CR0.TS the instruction faults #NM.
-      if ((st.cr0 & (CR0_EM | CR0_TS)) != 0) raise(EXC_NM, -1);
-      raiseUD();
+      executeX87(op);
       break;
     case 0xe0: case 0xe1: case 0xe2: { // LOOPNE, LOOPE, LOOP
       const c = (countReg() - 1) & sizeMask(d.asz());

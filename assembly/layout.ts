@@ -16,6 +16,8 @@ export const SEG_LIMIT: u32 = 16; // byte granular, already scaled by G
 export const SEG_FAST: u32 = 20;
 /** Debug registers DR0-DR7, 8 bytes each. */
 export const DREGS: u32 = 0x1200;
+/** x87/MMX/SSE state, 512 bytes, laid out as the FXSAVE image (SDM Vol. 1 §10.5.1) (x87.ts). */
+export const FPU_STATE: u32 = 0x1400;
 
 /** The software TLB: TLB_ENTRIES direct-mapped entries of 16 bytes (tag u64, addend u32, info u32). */
 export const TLB: u32 = 0x10000;
