@@ -8,7 +8,7 @@ import { mode, MODE_LONG, CS, SS, RSP, reg64, setReg64 } from "./state";
 import { setLazyKeepCF, testCC, LF_INC, LF_DEC } from "./flags";
 import { linear } from "./access";
 import { aluInline } from "./alu";
-import { readLin32, readLin64, writeLin32, writeLin64 } from "./memory";
+import { readLin8, readLin32, readLin64, writeLin32, writeLin64, probeWrite } from "./memory";
 import { raise, EXC_GP } from "./fault";
 import * as d from "./decode";
 
@@ -38,7 +38,15 @@ export const H_LEA64: u32 = 0x232;
 export const H_JMP: u32 = 0x233;
 export const H_CALL: u32 = 0x234; // E8 with operand size = stack width
 export const H_RET: u32 = 0x235; // C3 with operand size = stack width
-export const H_LAST: u32 = 0x235;
+export const H_TEST_RR32: u32 = 0x236; // dst = rm, src = reg
+export const H_TEST_RR64: u32 = 0x237;
+export const H_ALU_LOAD32: u32 = 0x238; // + ALU number: reg = reg op [ea]
+export const H_ALU_LOAD64: u32 = 0x240;
+export const H_ALU_MEM32: u32 = 0x248; // + ALU number: [ea] = [ea] op reg
+export const H_ALU_MEM64: u32 = 0x250;
+export const H_MOVZX8_LOAD: u32 = 0x258; // reg32 <- zero-extended byte [ea]
+export const H_JMP_IND: u32 = 0x259; // JMP r/m with operand size = 4 (legacy) or 8 (64-bit)
+export const H_LAST: u32 = 0x259;
 
 const I_REG: u32 = 22;
 const I_RM: u32 = 23;
@@ -54,6 +62,7 @@ export function specialize(e: u32, op: u32, osz: u32, flags: u32, prefixed: bool
   const reg = <u32>load<u8>(e + I_REG);
   const rm = <u32>load<u8>(e + I_RM);
   if (op < 0x40 && (op & 7) <= 3 && (op & 1) != 0) {
+    if (memForm) return ((op & 2) != 0 ? (size4 ? H_ALU_LOAD32 : H_ALU_LOAD64) : (size4 ? H_ALU_MEM32 : H_ALU_MEM64)) + (op >> 3);
     if (!regForm) return op;
     // ALU Ev,Gv (x1) or Gv,Ev (x3): store dst in rm and src in reg.
     if ((op & 2) != 0) { store<u8>(e + I_REG, <u8>rm); store<u8>(e + I_RM, <u8>reg); }
@@ -63,6 +72,10 @@ export function specialize(e: u32, op: u32, osz: u32, flags: u32, prefixed: bool
     case 0x81: case 0x83:
       if (!regForm) return op;
       return (size4 ? H_ALU_RI32 : H_ALU_RI64) + (reg & 7);
+    case 0x85:
+      return regForm ? (size4 ? H_TEST_RR32 : H_TEST_RR64) : op;
+    case 0x1b6:
+      return memForm && size4 ? H_MOVZX8_LOAD : op;
     case 0x89:
       if (regForm) return size4 ? H_MOV_RR32 : H_MOV_RR64;
       if (memForm) return size4 ? H_STORE32 : H_STORE64;
@@ -83,6 +96,8 @@ export function specialize(e: u32, op: u32, osz: u32, flags: u32, prefixed: bool
       store<u8>(e + I_RM, <u8>(op & 7));
       return H_DEC32;
     case 0xff:
+      // Near JMP r/m: 32-bit outside 64-bit mode, 64-bit in it (decode forces f64 there).
+      if ((reg & 7) == 4) return (size8 ? mode == MODE_LONG : mode != MODE_LONG) ? H_JMP_IND : op;
       if (!regForm) return op;
       if ((reg & 7) == 0) return size4 ? H_INC32 : H_INC64;
       if ((reg & 7) == 1) return size4 ? H_DEC32 : H_DEC64;
@@ -151,7 +166,41 @@ export function specialize(e: u32, op: u32, osz: u32, flags: u32, prefixed: bool
     }
     return;
   }
+  if (h >= H_ALU_LOAD32 && h < H_MOVZX8_LOAD) {
+    const n = h & 7;
+    const reg = <u32>load<u8>(e + I_REG);
+    if (h < H_ALU_LOAD64) {
+      const r = aluInline(n, r32(reg), <u64>readLin32(linear(d.eaSeg(), d.eaOff, 4, false)), 4);
+      if (n != 7) set32(reg, r);
+    } else if (h < H_ALU_MEM32) {
+      const r = aluInline(n, reg64(reg), readLin64(linear(d.eaSeg(), d.eaOff, 8, false)), 8);
+      if (n != 7) setReg64(reg, r);
+    } else if (h < H_ALU_MEM64) {
+      // Read-modify-write: make sure the write can happen before any flag changes.
+      const lin = linear(d.eaSeg(), d.eaOff, 4, n != 7);
+      if (n != 7) probeWrite(lin, 4);
+      const r = aluInline(n, <u64>readLin32(lin), r32(reg), 4);
+      if (n != 7) writeLin32(lin, <u32>r);
+    } else {
+      const lin = linear(d.eaSeg(), d.eaOff, 8, n != 7);
+      if (n != 7) probeWrite(lin, 8);
+      const r = aluInline(n, readLin64(lin), reg64(reg), 8);
+      if (n != 7) writeLin64(lin, r);
+    }
+    return;
+  }
   switch (h) {
+    case H_TEST_RR32: aluInline(4, r32(<u32>load<u8>(e + I_RM)), r32(<u32>load<u8>(e + I_REG)), 4); break;
+    case H_TEST_RR64: aluInline(4, reg64(<u32>load<u8>(e + I_RM)), reg64(<u32>load<u8>(e + I_REG)), 8); break;
+    case H_MOVZX8_LOAD: set32(<u32>load<u8>(e + I_REG), <u64>readLin8(linear(d.eaSeg(), d.eaOff, 1, false))); break;
+    case H_JMP_IND: {
+      const size = d.osz();
+      let target: u64;
+      if (d.eaIsReg()) target = size == 8 ? reg64(<u32>load<u8>(e + I_RM)) : r32(<u32>load<u8>(e + I_RM));
+      else target = size == 8 ? readLin64(linear(d.eaSeg(), d.eaOff, 8, false)) : <u64>readLin32(linear(d.eaSeg(), d.eaOff, 4, false));
+      jumpTo(target);
+      break;
+    }
     case H_MOV_RR32: set32(<u32>load<u8>(e + I_RM), r32(<u32>load<u8>(e + I_REG))); break;
     case H_MOV_RR64: setReg64(<u32>load<u8>(e + I_RM), reg64(<u32>load<u8>(e + I_REG))); break;
     case H_LOAD32: set32(<u32>load<u8>(e + I_REG), <u64>readLin32(linear(d.eaSeg(), d.eaOff, 4, false))); break;
