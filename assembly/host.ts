@@ -12,6 +12,12 @@ export declare function hostMmioRead(addr: u64, size: u32): u32;
 export declare function hostMmioWrite(addr: u64, size: u32, value: u32): void;
 @external("host", "interruptAcknowledge")
 export declare function hostInterruptAcknowledge(): u32;
+/** RDMSR of an MSR the host owns (local APIC, ...): 1 and the value at MSR_SCRATCH, or 0 for #GP. */
+@external("host", "msrRead")
+export declare function hostMsrRead(index: u32): u32;
+/** WRMSR of an MSR the host owns: 1 if accepted, 0 for #GP. */
+@external("host", "msrWrite")
+export declare function hostMsrWrite(index: u32, value: u64): u32;
 /** Throws a JS exception that unwinds the current run() call; the host then delivers the fault. */
 @external("host", "abortInstruction")
 export declare function hostAbortInstruction(): void;

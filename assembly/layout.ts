@@ -18,6 +18,8 @@ export const SEG_FAST: u32 = 20;
 export const DREGS: u32 = 0x1200;
 /** x87/MMX/SSE state, 512 bytes, laid out as the FXSAVE image (SDM Vol. 1 §10.5.1) (x87.ts). */
 export const FPU_STATE: u32 = 0x1400;
+/** 8 bytes where the host leaves the value of an MSR it owns (host.ts hostMsrRead). */
+export const MSR_SCRATCH: u32 = 0x1600;
 
 /** The software TLB: TLB_ENTRIES direct-mapped entries of 16 bytes (tag u64, addend u32, info u32). */
 export const TLB: u32 = 0x10000;

@@ -7,7 +7,8 @@ import {
   CR0_PE, CR0_PG, CR0_WP, CR0_CD, CR0_NW, CR0_TS, CR0_ET, CR4_PAE, CR4_PGE, CR4_PSE, CR4_TSD, CR4_DE,
   EFER_LME, EFER_LMA, EFER_SCE, EFER_NXE, DESC_L, F_RF, F_VM, F_IF,
 } from "./state";
-import { DREGS } from "./layout";
+import { DREGS, MSR_SCRATCH } from "./layout";
+import { hostMsrRead, hostMsrWrite } from "./host";
 import * as d from "./decode";
 import { getReg, setReg } from "./access";
 import { flushTlb, isCanonical } from "./memory";
@@ -185,6 +186,8 @@ export function readMsr(index: u32): u64 {
     case MSR_KERNEL_GS_BASE: return st.msrKernelGsBase;
     case MSR_TSC_AUX: return st.msrTscAux;
   }
+  // Not the CPU's own: devices behind the host may implement it (x2APIC, TSC deadline).
+  if (hostMsrRead(index) != 0) return load<u64>(MSR_SCRATCH);
   msrOk = false;
   return 0;
 }
@@ -217,7 +220,7 @@ export function writeMsr(index: u32, v: u64): bool {
     case MSR_KERNEL_GS_BASE: st.msrKernelGsBase = v; return true;
     case MSR_TSC_AUX: st.msrTscAux = v & 0xffffffff; return true;
   }
-  return false;
+  return hostMsrWrite(index, v) != 0;
 }
 
 export function rdmsr(): void {

@@ -4,6 +4,9 @@ import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { StopReason, type CpuApi, type CpuHost, type RunResult, type SegmentState } from './types.ts';
 
+/** Where the core expects the value of a host-owned MSR (assembly/layout.ts MSR_SCRATCH). */
+const MSR_SCRATCH = 0x1600;
+
 /** Thrown by the abortInstruction import to unwind a faulting instruction out of run(). */
 const ABORT = Symbol('abort-instruction');
 
@@ -85,6 +88,13 @@ export class Cpu implements CpuApi {
         mmioRead: (addr: bigint, size: number) => host.mmioRead(Number(addr), size) >>> 0,
         mmioWrite: (addr: bigint, size: number, value: number) => host.mmioWrite(Number(addr), size, value >>> 0),
         interruptAcknowledge: () => host.interruptAcknowledge(),
+        msrRead: (index: number) => {
+          const v = host.msrRead?.(index >>> 0);
+          if (v === undefined) return 0;
+          new DataView(this.core.memory.buffer).setBigUint64(MSR_SCRATCH, BigInt.asUintN(64, v), true);
+          return 1;
+        },
+        msrWrite: (index: number, value: bigint) => (host.msrWrite?.(index >>> 0, BigInt.asUintN(64, value)) ? 1 : 0),
         abortInstruction: () => {
           throw ABORT;
         },

@@ -12,6 +12,13 @@ export interface CpuHost {
   mmioWrite(addr: number, size: number, value: number): void;
   /** INTA cycle: the interrupt controller hands over the vector of the highest pending interrupt. */
   interruptAcknowledge(): number;
+  /**
+   * RDMSR of an MSR the CPU does not implement itself (the local APIC's x2APIC registers, the
+   * TSC deadline): the value, or undefined to make the instruction fault #GP. Absent: #GP.
+   */
+  msrRead?(index: number): bigint | undefined;
+  /** WRMSR of such an MSR: false (or absent) makes the instruction fault #GP. */
+  msrWrite?(index: number, value: bigint): boolean;
 }
 
 /** Why `run` returned. */
