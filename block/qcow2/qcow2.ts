@@ -1,0 +1,631 @@
+// The qcow2 format driver: guest clusters mapped through the L1 and L2 tables (spec "Cluster
+// mapping"), allocation through refcounts, copy-on-write from the backing node.
+//
+// Write ordering (what a crash can leave): data and new tables are written first, refcounts for
+// every new cluster are made durable before an L2 table naming the cluster is written, L2 tables
+// before the L1 entries naming them, and frees are applied only after the tables that dropped the
+// clusters are durable. So an interrupted image has at worst leaked clusters.
+import { checkRequest, type BlockNode, type BlockStatus, type Preallocation } from '../driver.ts';
+import { BlockError } from '../errors.ts';
+import { decompressCluster } from './compression.ts';
+import {
+  AUTOCLEAR_BITMAPS,
+  COMPAT_LAZY_REFCOUNTS,
+  INCOMPAT_COMPRESSION,
+  INCOMPAT_CORRUPT,
+  INCOMPAT_DATA_FILE,
+  INCOMPAT_DIRTY,
+  INCOMPAT_EXTL2,
+  unknownIncompatibleMessage,
+} from './features.ts';
+import { FIELD_AUTOCLEAR, FIELD_SIZE, HEADER_PROBE_BYTES, MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, parseHeader, type Qcow2Header } from './header.ts';
+import { decodeL2Entry, encodeL2Entry, type L2Entry, type L2Layout } from './l2-entry.ts';
+import { Mutex } from './mutex.ts';
+import { Refcounts } from './refcount.ts';
+import { TableCache, type CachedTable } from './table-cache.ts';
+import { setU64 } from './uint64.ts';
+
+const CACHE_BYTES = 32 << 20;
+
+const enum Kind {
+  Unallocated,
+  Zero,
+  Data,
+  Compressed,
+}
+
+interface Run {
+  kind: Kind;
+  /** Guest bytes from the queried offset with this kind (and, for data, contiguous on the host). */
+  length: number;
+  /** Data: host offset of the first byte. */
+  host: number;
+  /** Compressed: the entry, to find the compressed bytes. */
+  entry: L2Entry | null;
+}
+
+export interface Qcow2OpenOptions {
+  readOnly: boolean;
+}
+
+export class Qcow2Node implements BlockNode {
+  readonly driver = 'qcow2';
+  readonly requestAlignment = 1;
+  backing: BlockNode | null = null;
+
+  readonly cs: number;
+  readonly layout: L2Layout;
+  private readonly l2Entries: number;
+  private readonly scSize: number;
+  private readonly l1: number[];
+  private readonly l1Copied: boolean[];
+  private readonly l1Dirty = new Set<number>();
+  private readonly l2: TableCache;
+  private refcounts: Refcounts | null = null;
+  private readonly lock = new Mutex();
+  private lastCompressed: { offset: number; data: Uint8Array } | null = null;
+  private closed = false;
+
+  private constructor(
+    readonly file: BlockNode,
+    readonly header: Qcow2Header,
+    readonly readOnly: boolean,
+    l1Raw: Uint8Array,
+  ) {
+    const h = header;
+    this.cs = 2 ** h.clusterBits;
+    const extended = (h.incompatible & INCOMPAT_EXTL2) !== 0n;
+    this.layout = { clusterBits: h.clusterBits, extended, subclusters: extended ? 32 : 1 };
+    this.l2Entries = this.cs / (extended ? 16 : 8);
+    this.scSize = this.cs / this.layout.subclusters;
+    const dv = new DataView(l1Raw.buffer, l1Raw.byteOffset, l1Raw.byteLength);
+    this.l1 = new Array(h.l1Size);
+    this.l1Copied = new Array(h.l1Size);
+    for (let i = 0; i < h.l1Size; i++) {
+      // L1 entry: bits 9-55 offset, bit 63 "refcount is exactly one".
+      const hi = dv.getUint32(i * 8);
+      const lo = dv.getUint32(i * 8 + 4);
+      this.l1[i] = (hi & 0x00ffffff) * 0x100000000 + ((lo & ~0x1ff) >>> 0);
+      this.l1Copied[i] = (hi & 0x80000000) !== 0;
+    }
+    const tables = Math.max(4, Math.min(h.l1Size, Math.floor(CACHE_BYTES / this.cs)));
+    this.l2 = new TableCache(file, this.cs, tables, () => this.refcountsDurable());
+  }
+
+  static async open(file: BlockNode, opts: Qcow2OpenOptions): Promise<Qcow2Node> {
+    const fileSize = file.length();
+    const probe = new Uint8Array(Math.min(fileSize, HEADER_PROBE_BYTES));
+    await file.read(0, probe);
+    let first = probe;
+    if (probe.length >= 24) {
+      const bits = new DataView(probe.buffer).getUint32(20);
+      if (bits >= MIN_CLUSTER_BITS && bits <= MAX_CLUSTER_BITS) {
+        first = new Uint8Array(Math.min(fileSize, 2 ** bits));
+        await file.read(0, first);
+      }
+    }
+    const h = parseHeader(first, fileSize);
+    const unknown = unknownIncompatibleMessage(h.incompatible, h.featureNames);
+    if (unknown) throw new BlockError(unknown, 'ENOTSUP');
+    if (h.incompatible & INCOMPAT_DATA_FILE) throw new BlockError('External data files are not supported yet', 'ENOTSUP');
+    const hasTypeBit = (h.incompatible & INCOMPAT_COMPRESSION) !== 0n;
+    if (hasTypeBit !== (h.compressionType !== 0)) {
+      throw new BlockError('qcow2 compression type does not match the compression type feature bit');
+    }
+    if (h.compressionType > 1) throw new BlockError(`Unknown compression type ${h.compressionType}`, 'ENOTSUP');
+    const extended = (h.incompatible & INCOMPAT_EXTL2) !== 0n;
+    if (extended && h.clusterBits < 14) throw new BlockError('Extended L2 entries need clusters of at least 16 KiB');
+    if (h.version === 2 && h.refcountOrder !== 4) throw new BlockError('Version 2 images need 16-bit refcounts');
+    const l2Entries = 2 ** h.clusterBits / (extended ? 16 : 8);
+    const needL1 = Math.ceil(h.size / (2 ** h.clusterBits * l2Entries));
+    if (h.l1Size < needL1) throw new BlockError('L1 table is too small');
+    if (!opts.readOnly) {
+      if (h.incompatible & INCOMPAT_CORRUPT) throw new BlockError('qcow2: Image is corrupt; cannot be opened read/write', 'EACCES');
+      if (h.incompatible & INCOMPAT_DIRTY) {
+        throw new BlockError('Image is dirty (refcounts may be inconsistent) and repair on open is not supported yet; open it read-only or run qemu-img check -r all', 'ENOTSUP');
+      }
+    }
+    const l1Raw = new Uint8Array(h.l1Size * 8); // bounded by MAX_L1_BYTES in parseHeader
+    await file.read(h.l1TableOffset, l1Raw);
+    const node = new Qcow2Node(file, h, opts.readOnly, l1Raw);
+    if (!opts.readOnly) {
+      node.refcounts = await Refcounts.load(
+        file,
+        h.clusterBits,
+        h.refcountOrder,
+        h.refcountTableOffset,
+        h.refcountTableClusters,
+        Math.max(4, Math.floor(CACHE_BYTES / 4 / node.cs)),
+      );
+      if (h.autoclear !== 0n) {
+        // "An implementation may only write to an image with unknown auto-clear features if it
+        // clears the respective bits first." We maintain none (not even bitmaps), so clear all.
+        await file.write(FIELD_AUTOCLEAR, new Uint8Array(8));
+        await file.flush();
+        h.autoclear = 0n;
+      }
+    }
+    return node;
+  }
+
+  get filename(): string {
+    return this.file.filename;
+  }
+  get version(): number {
+    return this.header.version;
+  }
+  get dirty(): boolean {
+    return (this.header.incompatible & INCOMPAT_DIRTY) !== 0n;
+  }
+  get corrupt(): boolean {
+    return (this.header.incompatible & INCOMPAT_CORRUPT) !== 0n;
+  }
+  get lazyRefcounts(): boolean {
+    return (this.header.compatible & COMPAT_LAZY_REFCOUNTS) !== 0n;
+  }
+  get hasBitmaps(): boolean {
+    return (this.header.autoclear & AUTOCLEAR_BITMAPS) !== 0n;
+  }
+
+  attachBacking(node: BlockNode): void {
+    this.backing = node;
+  }
+
+  length(): number {
+    return this.header.size;
+  }
+
+  read(offset: number, buf: Uint8Array): Promise<void> {
+    checkRequest(this, offset, buf.length, false);
+    return this.lock.run(() => this.readLocked(offset, buf));
+  }
+
+  write(offset: number, data: Uint8Array): Promise<void> {
+    checkRequest(this, offset, data.length, true);
+    return this.lock.run(async () => {
+      let pos = 0;
+      while (pos < data.length) {
+        const off = offset + pos;
+        const n = Math.min(data.length - pos, this.cs - (off % this.cs));
+        await this.writeInCluster(off, data.subarray(pos, pos + n));
+        pos += n;
+      }
+    });
+  }
+
+  writeZeroes(offset: number, length: number, mayUnmap = false): Promise<void> {
+    checkRequest(this, offset, length, true);
+    return this.lock.run(async () => {
+      let pos = 0;
+      while (pos < length) {
+        const off = offset + pos;
+        const n = Math.min(length - pos, this.cs - (off % this.cs));
+        await this.zeroInCluster(off, n, mayUnmap);
+        pos += n;
+      }
+    });
+  }
+
+  discard(offset: number, length: number): Promise<void> {
+    checkRequest(this, offset, length, true);
+    return this.lock.run(async () => {
+      // Only whole clusters can be discarded; the rest of the range is left as it is.
+      const first = Math.ceil(offset / this.cs);
+      const end = offset + length === this.header.size ? Math.ceil((offset + length) / this.cs) : Math.floor((offset + length) / this.cs);
+      for (let g = first; g < end; g++) await this.discardCluster(g);
+    });
+  }
+
+  flush(): Promise<void> {
+    if (this.readOnly) return Promise.resolve();
+    return this.lock.run(() => this.flushLocked());
+  }
+
+  blockStatus(offset: number, length: number): Promise<BlockStatus> {
+    checkRequest(this, offset, length, false);
+    if (length === 0) return Promise.resolve({ length: 0, allocated: false, data: false, zero: true, depth: 0 });
+    return this.lock.run(async (): Promise<BlockStatus> => {
+      const run = await this.runAt(offset, length);
+      switch (run.kind) {
+        case Kind.Data:
+          return { length: run.length, allocated: true, data: true, zero: false, depth: 0, offset: run.host, file: this.file };
+        case Kind.Compressed:
+          return { length: run.length, allocated: true, data: true, zero: false, depth: 0 };
+        case Kind.Zero:
+          return { length: run.length, allocated: true, data: false, zero: true, depth: 0 };
+        default:
+          break;
+      }
+      const b = this.backing;
+      if (b && offset < b.length()) {
+        const s = await b.blockStatus(offset, Math.min(run.length, b.length() - offset));
+        return { ...s, depth: s.depth + 1 };
+      }
+      return { length: run.length, allocated: false, data: false, zero: true, depth: b ? 1 : 0 };
+    });
+  }
+
+  truncate(length: number, prealloc: Preallocation = 'off'): Promise<void> {
+    return this.lock.run(async () => {
+      if (this.readOnly) throw new BlockError('node is read-only', 'EROFS');
+      if (prealloc !== 'off') throw new BlockError('qcow2 resize with preallocation is not supported yet', 'ENOTSUP');
+      if (length < this.header.size) throw new BlockError('qcow2 shrinking is not supported yet', 'ENOTSUP');
+      if (Math.ceil(length / (this.cs * this.l2Entries)) > this.header.l1Size) {
+        throw new BlockError('growing qcow2 past its L1 table is not supported yet', 'ENOTSUP');
+      }
+      const b = new Uint8Array(8);
+      setU64(new DataView(b.buffer), 0, length);
+      await this.flushLocked();
+      await this.file.write(FIELD_SIZE, b);
+      await this.file.flush();
+      this.header.size = length;
+    });
+  }
+
+  allocatedSize(): Promise<number> {
+    return this.file.allocatedSize();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    try {
+      if (!this.readOnly) await this.flush();
+    } finally {
+      this.closed = true;
+      await this.file.close();
+      if (this.backing) await this.backing.close();
+    }
+  }
+
+  // ---- mapping ----
+
+  private where(l1i: number, l2i: number): string {
+    return `L1 index ${l1i}, L2 index ${l2i}`;
+  }
+
+  /** The L2 table named by L1 entry `l1i`, after checking its offset. */
+  private async l2Table(l1i: number): Promise<CachedTable> {
+    const off = this.l1[l1i]!;
+    if (off % this.cs !== 0) throw new BlockError(`L2 table offset 0x${off.toString(16)} unaligned (L1 index ${l1i})`, 'EIO');
+    if (off + this.cs > this.file.length() && !this.l1Dirty.has(l1i)) {
+      throw new BlockError(`L2 table offset 0x${off.toString(16)} lies past the end of the file (L1 index ${l1i})`, 'EIO');
+    }
+    return this.l2.get(off);
+  }
+
+  private kindOf(e: L2Entry, sc: number): Kind {
+    if (e.compressed) return Kind.Compressed;
+    const bit = 1 << sc;
+    if (e.alloc & bit) return Kind.Data;
+    if (e.zero & bit) return Kind.Zero;
+    return Kind.Unallocated;
+  }
+
+  /** How the bytes from guest `offset` are stored, for at most `max` bytes. */
+  private async runAt(offset: number, max: number): Promise<Run> {
+    const cs = this.cs;
+    let g = Math.floor(offset / cs);
+    const l1i = Math.floor(g / this.l2Entries);
+    const inCluster = offset - g * cs;
+    if (l1i >= this.header.l1Size || this.l1[l1i] === 0) {
+      const l2End = (l1i + 1) * this.l2Entries * cs;
+      return { kind: Kind.Unallocated, length: Math.min(max, l2End - offset), host: 0, entry: null };
+    }
+    const table = await this.l2Table(l1i);
+    let l2i = g - l1i * this.l2Entries;
+    const e = decodeL2Entry(table.dv, l2i, this.layout, this.where(l1i, l2i));
+    let sc = Math.floor(inCluster / this.scSize);
+    const kind = this.kindOf(e, sc);
+    if (kind === Kind.Compressed) {
+      return { kind, length: Math.min(max, cs - inCluster), host: 0, entry: e };
+    }
+    const host = kind === Kind.Data ? e.offset + inCluster : 0;
+    let length = (sc + 1) * this.scSize - inCluster;
+    // Extend over the following subclusters and clusters of the same kind in this table.
+    let cur = e;
+    let expectHost = e.offset + cs;
+    for (;;) {
+      if (length >= max) break;
+      sc++;
+      if (sc === this.layout.subclusters) {
+        l2i++;
+        g++;
+        if (l2i === this.l2Entries) break;
+        cur = decodeL2Entry(table.dv, l2i, this.layout, this.where(l1i, l2i));
+        if (kind === Kind.Data) {
+          if (cur.offset !== expectHost) break;
+          expectHost += cs;
+        }
+        sc = 0;
+      }
+      if (this.kindOf(cur, sc) !== kind) break;
+      length += this.scSize;
+    }
+    return { kind, length: Math.min(length, max), host, entry: null };
+  }
+
+  private async readLocked(offset: number, buf: Uint8Array): Promise<void> {
+    let pos = 0;
+    while (pos < buf.length) {
+      const run = await this.runAt(offset + pos, buf.length - pos);
+      const chunk = buf.subarray(pos, pos + run.length);
+      switch (run.kind) {
+        case Kind.Data:
+          await this.file.read(run.host, chunk);
+          break;
+        case Kind.Zero:
+          chunk.fill(0);
+          break;
+        case Kind.Compressed: {
+          const data = await this.compressedData(run.entry!);
+          const inCluster = (offset + pos) % this.cs;
+          chunk.set(data.subarray(inCluster, inCluster + run.length));
+          break;
+        }
+        default:
+          await this.readBacking(offset + pos, chunk);
+      }
+      pos += run.length;
+    }
+  }
+
+  private async readBacking(offset: number, chunk: Uint8Array): Promise<void> {
+    // "If there is no backing file or the backing file is smaller than the image, they shall
+    // read zeros for all parts that are not covered by the backing file."
+    const b = this.backing;
+    const covered = b ? Math.max(0, Math.min(chunk.length, b.length() - offset)) : 0;
+    if (covered > 0) await b!.read(offset, chunk.subarray(0, covered));
+    chunk.fill(0, covered);
+  }
+
+  private async compressedData(e: L2Entry): Promise<Uint8Array> {
+    if (this.lastCompressed?.offset === e.offset) return this.lastCompressed.data;
+    const fileSize = this.file.length();
+    if (e.offset >= fileSize) throw new BlockError(`compressed cluster at 0x${e.offset.toString(16)} lies past the end of the file`, 'EIO');
+    // The last sector may run past the end of the file; decompression stops at a full cluster.
+    const input = new Uint8Array(Math.min(e.compressedBytes, fileSize - e.offset));
+    await this.file.read(e.offset, input);
+    const data = decompressCluster(this.header.compressionType, input, this.cs);
+    this.lastCompressed = { offset: e.offset, data };
+    return data;
+  }
+
+  // ---- writing ----
+
+  private rc(): Refcounts {
+    if (!this.refcounts) throw new BlockError('node is read-only', 'EROFS');
+    return this.refcounts;
+  }
+
+  /** Makes refcount blocks durable; the L2 cache runs this before writing any table. */
+  private async refcountsDurable(): Promise<void> {
+    const rc = this.rc();
+    if (rc.hasDirty()) {
+      await rc.writeBack();
+      await this.file.flush();
+    }
+  }
+
+  /** The L2 table for L1 entry `l1i`, allocated or copied so that it may be modified in place. */
+  private async l2ForWrite(l1i: number): Promise<CachedTable> {
+    const old = this.l1[l1i]!;
+    if (old !== 0 && this.l1Copied[l1i]) return this.l2Table(l1i);
+    const rc = this.rc();
+    let content: Uint8Array | undefined;
+    if (old !== 0) {
+      // Shared with a snapshot: copy it, and make its entries copy-on-write too.
+      content = (await this.l2Table(l1i)).buf.slice();
+      const dv = new DataView(content.buffer);
+      const step = this.layout.extended ? 16 : 8;
+      for (let p = 0; p < content.length; p += step) dv.setUint32(p, dv.getUint32(p) & 0x7fffffff);
+    }
+    const off = await rc.allocate(1);
+    const t = await this.l2.create(off, content);
+    if (old !== 0) {
+      rc.deferFree(old, this.cs);
+      this.l2.drop(old);
+    }
+    this.l1[l1i] = off;
+    this.l1Copied[l1i] = true;
+    this.l1Dirty.add(l1i);
+    return t;
+  }
+
+  private freeEntry(e: L2Entry): void {
+    if (e.compressed) this.rc().deferFree(e.offset, e.compressedBytes);
+    else if (e.offset !== 0) this.rc().deferFree(e.offset, this.cs);
+    if (e.compressed && this.lastCompressed?.offset === e.offset) this.lastCompressed = null;
+  }
+
+  private async writeInCluster(offset: number, data: Uint8Array): Promise<void> {
+    const cs = this.cs;
+    const g = Math.floor(offset / cs);
+    const l1i = Math.floor(g / this.l2Entries);
+    const l2i = g - l1i * this.l2Entries;
+    const base = g * cs;
+    const inCluster = offset - base;
+    const table = await this.l2ForWrite(l1i);
+    const e = decodeL2Entry(table.dv, l2i, this.layout, this.where(l1i, l2i));
+    const all = this.layout.subclusters === 32 ? 0xffffffff : 1;
+
+    const firstSc = Math.floor(inCluster / this.scSize);
+    const lastSc = Math.floor((inCluster + data.length - 1) / this.scSize);
+    const from = firstSc * this.scSize;
+    const to = (lastSc + 1) * this.scSize;
+    const touched = (lastSc - firstSc + 1 === 32 ? 0xffffffff : ((1 << (lastSc - firstSc + 1)) - 1) << firstSc) >>> 0;
+
+    // Touched subclusters get their old content around the new bytes (copy-on-write).
+    let buf = data;
+    if (from !== inCluster || to !== inCluster + data.length) {
+      buf = new Uint8Array(to - from);
+      await this.readLocked(base + from, buf);
+      buf.set(data, inCluster - from);
+    }
+
+    const inPlace = !e.compressed && e.offset !== 0 && e.copied;
+    const host = inPlace ? e.offset : await this.rc().allocate(1);
+    let alloc = e.alloc;
+    let zero = e.zero;
+    if (!inPlace) {
+      if (e.compressed) {
+        // Bring the whole cluster over; compressed clusters have no subclusters.
+        const whole = new Uint8Array(cs);
+        await this.readLocked(base, whole);
+        whole.set(buf, from);
+        buf = whole;
+        alloc = all;
+        zero = 0;
+        await this.file.write(host, buf);
+      } else {
+        await this.file.write(host + from, buf);
+        // Subclusters holding data elsewhere in a shared cluster move along.
+        const keep = (alloc & ~touched) >>> 0;
+        for (let sc = 0; keep !== 0 && sc < this.layout.subclusters; sc++) {
+          if (keep & (1 << sc)) {
+            const piece = new Uint8Array(this.scSize);
+            await this.file.read(e.offset + sc * this.scSize, piece);
+            await this.file.write(host + sc * this.scSize, piece);
+          }
+        }
+      }
+      this.freeEntry(e);
+    } else {
+      await this.file.write(host + from, buf);
+    }
+    alloc = (alloc | touched) >>> 0;
+    zero = (zero & ~touched) >>> 0;
+    if (!this.layout.extended) {
+      alloc = 1;
+      zero = 0;
+    }
+    // The awaits above may have evicted `table` from the cache: modify the cached copy.
+    const cached = await this.l2Table(l1i);
+    encodeL2Entry(cached.dv, l2i, this.layout, { offset: host, copied: true, alloc, zero });
+    cached.dirty = true;
+  }
+
+  /** True when guest range [offset, +length) of a cluster reads as zeroes without looking at data. */
+  private async readsAsZero(offset: number, length: number): Promise<boolean> {
+    const run = await this.runAt(offset, length);
+    if (run.length < length) return false;
+    if (run.kind === Kind.Zero) return true;
+    if (run.kind !== Kind.Unallocated) return false;
+    return !this.backing || offset >= this.backing.length();
+  }
+
+  private async zeroInCluster(offset: number, length: number, mayUnmap: boolean): Promise<void> {
+    const cs = this.cs;
+    const g = Math.floor(offset / cs);
+    const base = g * cs;
+    const inCluster = offset - base;
+    const whole = inCluster === 0 && (length === cs || base + length === this.header.size);
+    if (await this.readsAsZero(offset, length)) return;
+    const v3 = this.header.version >= 3;
+    if (!whole || (!v3 && this.header.backingFile !== null)) {
+      if (this.layout.extended && v3) {
+        const firstSc = Math.ceil(inCluster / this.scSize);
+        const endSc = Math.floor((inCluster + length) / this.scSize);
+        if (endSc > firstSc) {
+          // Whole subclusters become zero ones; the edges get zero bytes.
+          await this.zeroSubclusters(g, firstSc, endSc);
+          if (firstSc * this.scSize > inCluster) await this.writeInCluster(offset, new Uint8Array(firstSc * this.scSize - inCluster));
+          const tail = inCluster + length - endSc * this.scSize;
+          if (tail > 0) await this.writeInCluster(base + endSc * this.scSize, new Uint8Array(tail));
+          return;
+        }
+      }
+      await this.writeInCluster(offset, new Uint8Array(length));
+      return;
+    }
+    const l1i = Math.floor(g / this.l2Entries);
+    const l2i = g - l1i * this.l2Entries;
+    const table = await this.l2ForWrite(l1i);
+    const e = decodeL2Entry(table.dv, l2i, this.layout, this.where(l1i, l2i));
+    const all = this.layout.subclusters === 32 ? 0xffffffff : 1;
+    if (!v3) {
+      // Version 2 has no zero flag; without a backing file an unallocated cluster reads as zero.
+      this.freeEntry(e);
+      encodeL2Entry(table.dv, l2i, this.layout, { offset: 0, copied: false, alloc: 0, zero: 0 });
+    } else if (!e.compressed && e.offset !== 0 && e.copied && !mayUnmap) {
+      // Keep the preallocated host cluster, flagged as reading zeroes.
+      encodeL2Entry(table.dv, l2i, this.layout, { offset: e.offset, copied: true, alloc: 0, zero: all });
+    } else {
+      this.freeEntry(e);
+      encodeL2Entry(table.dv, l2i, this.layout, { offset: 0, copied: false, alloc: 0, zero: all });
+    }
+    table.dirty = true;
+  }
+
+  private async zeroSubclusters(g: number, firstSc: number, endSc: number): Promise<void> {
+    const l1i = Math.floor(g / this.l2Entries);
+    const l2i = g - l1i * this.l2Entries;
+    const table = await this.l2ForWrite(l1i);
+    const e = decodeL2Entry(table.dv, l2i, this.layout, this.where(l1i, l2i));
+    if (e.compressed) {
+      // Compressed clusters have no subclusters: write real zeroes instead.
+      await this.writeInCluster(g * this.cs + firstSc * this.scSize, new Uint8Array((endSc - firstSc) * this.scSize));
+      return;
+    }
+    const mask = (endSc - firstSc === 32 ? 0xffffffff : ((1 << (endSc - firstSc)) - 1) << firstSc) >>> 0;
+    let offset = e.offset;
+    let copied = e.copied;
+    if (offset !== 0 && !copied && ((e.alloc & ~mask) >>> 0) !== 0) {
+      // Shared cluster with other data subclusters: leave it to copy-on-write.
+      await this.writeInCluster(g * this.cs + firstSc * this.scSize, new Uint8Array((endSc - firstSc) * this.scSize));
+      return;
+    }
+    if (offset !== 0 && !copied) {
+      this.freeEntry(e);
+      offset = 0;
+      copied = false;
+    }
+    encodeL2Entry(table.dv, l2i, this.layout, { offset, copied: offset !== 0 && copied, alloc: (e.alloc & ~mask) >>> 0, zero: (e.zero | mask) >>> 0 });
+    table.dirty = true;
+  }
+
+  private async discardCluster(g: number): Promise<void> {
+    const l1i = Math.floor(g / this.l2Entries);
+    if (this.l1[l1i] === 0) return;
+    const l2i = g - l1i * this.l2Entries;
+    const cur = decodeL2Entry((await this.l2Table(l1i)).dv, l2i, this.layout, this.where(l1i, l2i));
+    const hasBacking = this.header.backingFile !== null;
+    const v3 = this.header.version >= 3;
+    const all = this.layout.subclusters === 32 ? 0xffffffff : 1;
+    // Discarded clusters become unallocated, or zero ones where a backing file would show through.
+    const zero = v3 && hasBacking ? all : 0;
+    if (!cur.compressed && cur.offset === 0 && cur.alloc === 0 && cur.zero === zero) return;
+    const table = await this.l2ForWrite(l1i);
+    const e = decodeL2Entry(table.dv, l2i, this.layout, this.where(l1i, l2i));
+    this.freeEntry(e);
+    encodeL2Entry(table.dv, l2i, this.layout, { offset: 0, copied: false, alloc: 0, zero });
+    table.dirty = true;
+  }
+
+  private async flushLocked(): Promise<void> {
+    if (this.readOnly || !this.refcounts) return;
+    const rc = this.refcounts;
+    await rc.writeBack();
+    await this.file.flush(); // data and refcounts
+    if (this.l2.hasDirty()) {
+      await this.l2.writeBack();
+      await this.file.flush();
+    }
+    if (this.l1Dirty.size > 0) {
+      const b = new Uint8Array(8);
+      const dv = new DataView(b.buffer);
+      for (const i of [...this.l1Dirty].sort((a, c) => a - c)) {
+        setU64(dv, 0, this.l1[i]!);
+        if (this.l1Copied[i]) dv.setUint32(0, dv.getUint32(0) | 0x80000000);
+        await this.file.write(this.header.l1TableOffset + i * 8, b);
+      }
+      this.l1Dirty.clear();
+      await this.file.flush();
+    }
+    if (rc.hasDeferredFrees()) {
+      await rc.applyDeferredFrees();
+      await rc.writeBack();
+      await this.file.flush();
+    }
+  }
+}
+
