@@ -10,6 +10,7 @@ import { deliver, hasErrorCode, modeChanged, setEflags, INT_EXT, INT_EXC } from 
 import { hostInterruptAcknowledge } from "./host";
 import { movToCr0Value, movToCr3Value, readMsr, writeMsr, msrOk, resetDebugRegisters } from "./system";
 import { DREGS } from "./layout";
+import { resetFpu } from "./x87";
 
 export const STOP_BUDGET: i32 = 0;
 export const STOP_HALT: i32 = 1;
@@ -48,6 +49,7 @@ export function reset(): void {
   st.deliveringVector = -1;
   st.tripleFault = false;
   resetDebugRegisters();
+  resetFpu();
   flushTlb(true);
   invalidateDecoded();
   modeChanged();

@@ -1,0 +1,106 @@
+// x87 control paths on hand-assembled real-mode code: #NM, deferred #MF at FWAIT, FNSTENV/FNSAVE
+// layouts, FXAM classes. Arithmetic is covered bit for bit by cpu-x87-hostdiff.test.ts.
+import { describe, it, expect } from 'vitest';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Cpu } from '../cpu/cpu.ts';
+import { StopReason, type CpuHost } from '../cpu/types.ts';
+
+function assemble(src: string): Uint8Array {
+  const dir = mkdtempSync(join(tmpdir(), 'tsemu-x87u-'));
+  writeFileSync(join(dir, 'a.S'), '.code16\n' + src + '\n');
+  execFileSync('as', ['--32', '-o', join(dir, 'a.o'), join(dir, 'a.S')]);
+  execFileSync('objcopy', ['-O', 'binary', '-j', '.text', join(dir, 'a.o'), join(dir, 'a.bin')]);
+  return new Uint8Array(readFileSync(join(dir, 'a.bin')));
+}
+const host: CpuHost = {
+  portRead: () => 0xffffffff, portWrite: () => {}, mmioRead: () => 0xffffffff, mmioWrite: () => {},
+  interruptAcknowledge: () => 0x20,
+};
+/** Real mode, code at 0 (so labels are offsets); IVT entries 7 and 16 point at handlers that set BX. */
+async function run(src: string, cr0 = 0x30n) {
+  const code = assemble(`jmp start
+  .org 0x100 /* past the IVT entries written below (vector 16 is at 0x40) */
+nm: mov $7, %bx
+  hlt
+mf: mov $16, %bx
+  hlt
+start:
+  movw $nm, 7*4
+  movw $0, 7*4+2
+  movw $mf, 16*4
+  movw $0, 16*4+2
+  ${src}
+  hlt`);
+  const cpu = await Cpu.create(2 << 20, host);
+  cpu.ram.set(code, 0x0);
+  cpu.setSeg(1, { selector: 0, base: 0n, limit: 0xffff, flags: 0x9b00 });
+  cpu.setCr(0, cr0);
+  cpu.setRip(0n);
+  cpu.syncMode();
+  const r = cpu.run(10000);
+  expect(r.reason).toBe(StopReason.Halt);
+  return cpu;
+}
+const w16 = (cpu: Cpu, a: number) => cpu.ram[a] | (cpu.ram[a + 1] << 8);
+
+describe('x87 control', () => {
+  it('raises #NM with CR0.EM and on FWAIT with TS+MP', async () => {
+    expect((await run('mov $1, %bx\n fwait', 0x3an)).getReg(3) & 0xffn, 'fwait TS+MP').toBe(7n);
+    expect((await run('mov $1, %bx\n fwait', 0x38n)).getReg(3) & 0xffn, 'fwait TS without MP').toBe(1n);
+    expect((await run('mov $1, %bx\n fld1', 0x34n)).getReg(3) & 0xffn, 'fld1 with EM').toBe(7n);
+    expect((await run('mov $1, %bx\n fld1', 0x38n)).getReg(3) & 0xffn, 'fld1 with TS').toBe(7n);
+  });
+
+  it('delivers an unmasked zero divide as #MF at the next waiting instruction', async () => {
+    const cpu = await run(`fninit
+      movw $0x037b, 0x600
+      fldcw 0x600
+      fldz
+      fld1
+      fdiv %st(1), %st
+      mov $1, %bx
+      fnstsw 0x602
+      fwait
+      mov $2, %bx`);
+    expect(cpu.getReg(3) & 0xffn).toBe(16n);
+    expect(w16(cpu, 0x602)).toBe(0xb084); // B, ES, ZE, TOP=6; FNSTSW does not wait
+  });
+
+  it('stores the 16-bit real-mode environment and FNSAVE image, then reinitialises', async () => {
+    const cpu = await run(`fninit
+      fldpi
+      fld1
+      fnstenv 0x700
+      fnsave 0x800
+      fnstcw 0x900
+      fnstsw 0x902`);
+    expect(w16(cpu, 0x700)).toBe(0x037f | 0); // FCW before FNSTENV masked everything (already masked)
+    expect(w16(cpu, 0x702)).toBe(0x3000); // TOP = 6
+    expect(w16(cpu, 0x704)).toBe(0x0fff); // R6 R7 valid, the rest empty
+    // FNSAVE: ST0 = 1.0 right after the 14-byte environment.
+    expect(Array.from(cpu.ram.slice(0x80e, 0x818))).toEqual([0, 0, 0, 0, 0, 0, 0, 0x80, 0xff, 0x3f]);
+    expect(w16(cpu, 0x900)).toBe(0x037f);
+    expect(w16(cpu, 0x902)).toBe(0);
+  });
+
+  it('classifies with FXAM and compares with FCOMI', async () => {
+    const cpu = await run(`fninit
+      fldz
+      fxam
+      fnstsw 0x600
+      fld1
+      fcomi %st(1), %st
+      pushf
+      pop %ax
+      mov %ax, 0x602
+      fchs
+      fxam
+      fnstsw 0x604`);
+    expect(w16(cpu, 0x600) & 0x4700).toBe(0x4000); // zero: C3
+    expect(w16(cpu, 0x602) & 0x8d5).toBe(0); // 1 > 0: ZF PF CF clear
+    expect(w16(cpu, 0x604) & 0x4700).toBe(0x0600); // negative normal: C2, C1 = sign
+  });
+});
