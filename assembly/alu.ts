@@ -269,9 +269,16 @@ export function divide(signed: bool, hi: u64, lo: u64, dv: u64, size: u32): void
   }
   const n: i64 = <i64>(((hi & m) << bits) | (lo & m)) << (64 - 2 * bits) >> (64 - 2 * bits);
   const sd: i64 = (<i64>(dv << (64 - bits))) >> (64 - bits);
-  // The only i64 overflow case (MIN / -1) cannot occur for bits <= 32.
-  const q = n / sd;
+  // A 64-bit dividend of i64 MIN divided by -1 would trap in WebAssembly; its quotient (2^63)
+  // overflows every operand size anyway, so it is #DE like any other too-large quotient.
   const lim: i64 = <i64>1 << (bits - 1);
+  if (sd == -1) {
+    if (n == i64.MIN_VALUE || -n >= lim || -n < -lim) raise(EXC_DE, -1);
+    divQuot = <u64>(-n) & m;
+    divRem = 0;
+    return;
+  }
+  const q = n / sd;
   if (q >= lim || q < -lim) raise(EXC_DE, -1);
   divQuot = <u64>q & m;
   divRem = <u64>(n % sd) & m;

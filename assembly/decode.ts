@@ -74,6 +74,7 @@ const IF_EAREG: u32 = 1; // ModRM names a register
 const IF_MEM: u32 = 2; // ModRM names memory
 const IF_RIPREL: u32 = 4;
 const IF_REXW: u32 = 8;
+const IF_OPSIZE: u32 = 16; // a 0x66 prefix was present (a mandatory prefix for SSE forms)
 
 /** Current epoch; records of older epochs are invalid. */
 let epoch: u32 = 1;
@@ -110,6 +111,8 @@ export function codeWritten(): void {
 /** REX prefix byte, 0 if none. */
 @inline export function rex(): u32 { return <u32>load<u8>(ins + I_REX); }
 @inline export function rexW(): bool { return (load<u8>(ins + I_FLAGS) & IF_REXW) != 0; }
+/** A 0x66 prefix was present (SSE: selects the 66-prefixed form of an opcode). */
+@inline export function opsizePrefix(): bool { return (load<u8>(ins + I_FLAGS) & IF_OPSIZE) != 0; }
 /** 0xF2, 0xF3 or 0. */
 @inline export function repPrefix(): u32 { return <u32>load<u8>(ins + I_REP); }
 @inline export function modrm(): u32 { return <u32>load<u8>(ins + I_MODRM); }
@@ -328,7 +331,11 @@ function decodeInto(e: u32): void {
     if (cls == PFX_REX) break;
     rexb = 0;
   }
-  if (b == 0x0f) b = 0x100 | fetch8();
+  if (b == 0x0f) {
+    b = 0x100 | fetch8();
+    if (b == 0x138) b = 0x200 | fetch8(); // three-byte maps 0F 38 and 0F 3A
+    else if (b == 0x13a) b = 0x300 | fetch8();
+  }
   const attrs = <u32>load<u16>(OPCODE_ATTRS + (b << 1));
   if ((attrs & A_UNDEF) != 0 || (longMode && (attrs & A_I64) != 0)) raise(EXC_UD, -1);
   const w = (rexb & 8) != 0;
@@ -344,7 +351,7 @@ function decodeInto(e: u32): void {
     asz = adsizePrefix ? 6 - st.addrSize : st.addrSize;
   }
 
-  let flags: u32 = w ? IF_REXW : 0;
+  let flags: u32 = (w ? IF_REXW : 0) | (opsizePrefix ? IF_OPSIZE : 0);
   let reg: u32 = 0, rmv: u32 = 0, m: u32 = 0;
   let base: u32 = 16, index: u32 = 16, scale: u32 = 0, disp: i32 = 0, seg: u32 = DS;
   if ((attrs & A_MODRM) != 0) {

@@ -29,6 +29,7 @@ import { movToCr, movFromCr, movToDr, movFromDr, rdmsr, wrmsr, cpuid, rdtsc, sys
 import { hostPortRead, hostPortWrite } from "./host";
 import { executeFast, H_ALU_RR32 } from "./fastpath";
 import { executeX87, fwait } from "./x87";
+import { executeSse } from "./sse";
 
 @inline function sext(v: u64, size: u32): u64 {
   const s: u64 = 64 - ((<u64>size) << 3);
@@ -763,7 +764,8 @@ function executeTwoByte(op: u32): void {
       break;
     }
     default:
-      raiseUD();
+      // MMX, SSE and friends, group 15 (FXSAVE, LDMXCSR, fences), the 0F 38 / 0F 3A maps.
+      executeSse(op);
   }
 }
 

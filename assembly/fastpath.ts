@@ -12,41 +12,41 @@ import { readLin8, readLin32, readLin64, writeLin32, writeLin64, probeWrite } fr
 import { raise, EXC_GP } from "./fault";
 import * as d from "./decode";
 
-export const H_ALU_RR32: u32 = 0x200; // + ALU number: dst = rm, src = reg
-export const H_ALU_RR64: u32 = 0x208;
-export const H_ALU_RI32: u32 = 0x210; // dst = rm, src = imm
-export const H_ALU_RI64: u32 = 0x218;
-export const H_MOV_RR32: u32 = 0x220;
-export const H_MOV_RR64: u32 = 0x221;
-export const H_LOAD32: u32 = 0x222; // reg <- [ea]
-export const H_LOAD64: u32 = 0x223;
-export const H_STORE32: u32 = 0x224; // [ea] <- reg
-export const H_STORE64: u32 = 0x225;
-export const H_INC32: u32 = 0x226; // register in rm
-export const H_DEC32: u32 = 0x227;
-export const H_INC64: u32 = 0x228;
-export const H_DEC64: u32 = 0x229;
-export const H_JCC: u32 = 0x22a; // condition in the opcode's low nibble
-export const H_PUSH64: u32 = 0x22b; // register in rm
-export const H_POP64: u32 = 0x22c;
-export const H_PUSH32: u32 = 0x22d;
-export const H_POP32: u32 = 0x22e;
-export const H_MOV_RI32: u32 = 0x22f;
-export const H_MOV_RI64: u32 = 0x230;
-export const H_LEA32: u32 = 0x231;
-export const H_LEA64: u32 = 0x232;
-export const H_JMP: u32 = 0x233;
-export const H_CALL: u32 = 0x234; // E8 with operand size = stack width
-export const H_RET: u32 = 0x235; // C3 with operand size = stack width
-export const H_TEST_RR32: u32 = 0x236; // dst = rm, src = reg
-export const H_TEST_RR64: u32 = 0x237;
-export const H_ALU_LOAD32: u32 = 0x238; // + ALU number: reg = reg op [ea]
-export const H_ALU_LOAD64: u32 = 0x240;
-export const H_ALU_MEM32: u32 = 0x248; // + ALU number: [ea] = [ea] op reg
-export const H_ALU_MEM64: u32 = 0x250;
-export const H_MOVZX8_LOAD: u32 = 0x258; // reg32 <- zero-extended byte [ea]
-export const H_JMP_IND: u32 = 0x259; // JMP r/m with operand size = 4 (legacy) or 8 (64-bit)
-export const H_LAST: u32 = 0x259;
+export const H_ALU_RR32: u32 = 0x400; // + ALU number: dst = rm, src = reg
+export const H_ALU_RR64: u32 = 0x408;
+export const H_ALU_RI32: u32 = 0x410; // dst = rm, src = imm
+export const H_ALU_RI64: u32 = 0x418;
+export const H_MOV_RR32: u32 = 0x420;
+export const H_MOV_RR64: u32 = 0x421;
+export const H_LOAD32: u32 = 0x422; // reg <- [ea]
+export const H_LOAD64: u32 = 0x423;
+export const H_STORE32: u32 = 0x424; // [ea] <- reg
+export const H_STORE64: u32 = 0x425;
+export const H_INC32: u32 = 0x426; // register in rm
+export const H_DEC32: u32 = 0x427;
+export const H_INC64: u32 = 0x428;
+export const H_DEC64: u32 = 0x429;
+export const H_JCC: u32 = 0x42a; // condition in the opcode's low nibble
+export const H_PUSH64: u32 = 0x42b; // register in rm
+export const H_POP64: u32 = 0x42c;
+export const H_PUSH32: u32 = 0x42d;
+export const H_POP32: u32 = 0x42e;
+export const H_MOV_RI32: u32 = 0x42f;
+export const H_MOV_RI64: u32 = 0x430;
+export const H_LEA32: u32 = 0x431;
+export const H_LEA64: u32 = 0x432;
+export const H_JMP: u32 = 0x433;
+export const H_CALL: u32 = 0x434; // E8 with operand size = stack width
+export const H_RET: u32 = 0x435; // C3 with operand size = stack width
+export const H_TEST_RR32: u32 = 0x436; // dst = rm, src = reg
+export const H_TEST_RR64: u32 = 0x437;
+export const H_ALU_LOAD32: u32 = 0x438; // + ALU number: reg = reg op [ea]
+export const H_ALU_LOAD64: u32 = 0x440;
+export const H_ALU_MEM32: u32 = 0x448; // + ALU number: [ea] = [ea] op reg
+export const H_ALU_MEM64: u32 = 0x450;
+export const H_MOVZX8_LOAD: u32 = 0x458; // reg32 <- zero-extended byte [ea]
+export const H_JMP_IND: u32 = 0x459; // JMP r/m with operand size = 4 (legacy) or 8 (64-bit)
+export const H_LAST: u32 = 0x459;
 
 const I_REG: u32 = 22;
 const I_RM: u32 = 23;

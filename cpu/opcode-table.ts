@@ -85,7 +85,7 @@ function twoByteMap(): string[] {
     0x30: 'wrmsr', 0x31: 'rdtsc', 0x32: 'rdmsr', 0x33: 'rdpmc', 0x34: 'sysenter', 0x35: 'sysexit',
     0xa0: 'push FS d64', 0xa1: 'pop FS d64', 0xa2: 'cpuid', 0xa3: 'bt Ev,Gv',
     0xa4: 'shld Ev,Gv,Ib', 0xa5: 'shld Ev,Gv,CL', 0xa8: 'push GS d64', 0xa9: 'pop GS d64',
-    0xab: 'bts Ev,Gv', 0xac: 'shrd Ev,Gv,Ib', 0xad: 'shrd Ev,Gv,CL', 0xaf: 'imul Gv,Ev',
+    0xab: 'bts Ev,Gv', 0xac: 'shrd Ev,Gv,Ib', 0xad: 'shrd Ev,Gv,CL', 0xae: 'group:15 Ev', 0xaf: 'imul Gv,Ev',
     0xb0: 'cmpxchg Eb,Gb', 0xb1: 'cmpxchg Ev,Gv', 0xb2: 'lss Gv,Mp', 0xb3: 'btr Ev,Gv',
     0xb4: 'lfs Gv,Mp', 0xb5: 'lgs Gv,Mp', 0xb6: 'movzx Gv,Eb', 0xb7: 'movzx Gv,Ew',
     0xb9: 'ud1 Gv,Ev', 0xba: 'group:8 Ev,Ib', 0xbb: 'btc Ev,Gv', 0xbc: 'bsf Gv,Ev', 0xbd: 'bsr Gv,Ev',
@@ -115,10 +115,22 @@ export const GROUPS: Record<string, string[]> = {
   '8': ['', '', '', '', 'bt', 'bts', 'btr', 'btc'],
   '9': ['', 'cmpxchg8b Mq', '', '', '', '', 'rdrand Rv', 'rdseed Rv'],
   '11': ['mov', '', '', '', '', '', '', ''],
+  '15': ['fxsave M', 'fxrstor M', 'ldmxcsr Md', 'stmxcsr Md', 'xsave M', 'xrstor M', 'xsaveopt M', 'clflush Mb'],
 };
+
+/** 0F 38 xx (SDM Vol. 2 Table A-4); filled in as SSSE3/SSE4 and MOVBE arrive. */
+function threeByte38Map(): string[] {
+  return new Array(256).fill('');
+}
+/** 0F 3A xx (SDM Vol. 2 Table A-5): every entry takes an imm8. */
+function threeByte3AMap(): string[] {
+  return new Array(256).fill('');
+}
 
 export const ONE_BYTE: readonly string[] = oneByteMap();
 export const TWO_BYTE: readonly string[] = twoByteMap();
+export const THREE_BYTE_38: readonly string[] = threeByte38Map();
+export const THREE_BYTE_3A: readonly string[] = threeByte3AMap();
 
 /** A parsed table entry. */
 export interface Opcode {

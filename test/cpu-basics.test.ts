@@ -76,6 +76,27 @@ describe('CPU core', () => {
     expect(cpu.getReg(3) & 0xffffn).toBe(0x77n);
   });
 
+  it('raises #DE (and does not trap) for IDIV of the most negative 64-bit dividend by -1', async () => {
+    // EDX:EAX = 0x80000000:00000000 is INT64_MIN: WebAssembly's i64.div_s traps on MIN / -1.
+    const code = assemble(`
+      movw $handler, 0
+      movw $0, 2
+      mov $0x80000000, %edx
+      xor %eax, %eax
+      mov $-1, %ecx
+      idiv %ecx
+      hlt
+    handler:
+      mov $0x66, %bx
+      hlt`);
+    const cpu = await realModeCpu(new Uint8Array(0));
+    cpu.ram.set(code, 0);
+    cpu.setRip(0n);
+    expect(cpu.run(1000).reason).toBe(StopReason.Halt);
+    expect(cpu.getReg(3) & 0xffffn).toBe(0x66n);
+    expect(cpu.getReg(2) & 0xffffffffn).toBe(0x80000000n); // unchanged
+  });
+
   it('writes to an I/O port with REP OUTSB', async () => {
     const out: number[] = [];
     const code = assemble(`
