@@ -109,7 +109,6 @@ export let msrSysenterEsp: u64 = 0;
 export let msrSysenterEip: u64 = 0;
 export let msrTscAux: u64 = 0;
 export let msrPat: u64 = 0x0007040600070406;
-export let msrApicBase: u64 = 0xfee00900;
 export let msrMiscEnable: u64 = 1;
 export let tscOffset: i64 = 0;
 

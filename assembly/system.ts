@@ -147,7 +147,6 @@ export function rdtsc(): void {
 // --- MSRs ---
 
 export const MSR_TSC: u32 = 0x10;
-export const MSR_APIC_BASE: u32 = 0x1b;
 export const MSR_SYSENTER_CS: u32 = 0x174;
 export const MSR_SYSENTER_ESP: u32 = 0x175;
 export const MSR_SYSENTER_EIP: u32 = 0x176;
@@ -170,7 +169,6 @@ export function readMsr(index: u32): u64 {
   msrOk = true;
   switch (index) {
     case MSR_TSC: return tscValue();
-    case MSR_APIC_BASE: return st.msrApicBase;
     case MSR_SYSENTER_CS: return st.msrSysenterCs;
     case MSR_SYSENTER_ESP: return st.msrSysenterEsp;
     case MSR_SYSENTER_EIP: return st.msrSysenterEip;
@@ -196,7 +194,6 @@ export function readMsr(index: u32): u64 {
 export function writeMsr(index: u32, v: u64): bool {
   switch (index) {
     case MSR_TSC: st.tscOffset = <i64>(v - st.icount); return true;
-    case MSR_APIC_BASE: st.msrApicBase = v; return true;
     case MSR_SYSENTER_CS: st.msrSysenterCs = v & 0xffff; return true;
     case MSR_SYSENTER_ESP: st.msrSysenterEsp = v; return true;
     case MSR_SYSENTER_EIP: st.msrSysenterEip = v; return true;
@@ -238,8 +235,9 @@ export function wrmsr(): void {
 
 // --- CPUID: exactly the features implemented so far ---
 
-// Leaf 1 EDX: DE, PSE, TSC, MSR, PAE, CX8, SEP, PGE, CMOV, PAT, PSE-36.
-const CPUID1_EDX: u32 = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 11) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 17);
+// Leaf 1 EDX: DE, PSE, TSC, MSR, PAE, CX8, APIC, SEP, PGE, CMOV, PAT, PSE-36. (The local APIC is
+// the machine's device, reached through host MSRs and MMIO.)
+const CPUID1_EDX: u32 = (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 17);
 // Leaf 1 ECX: CMPXCHG16B.
 const CPUID1_ECX: u32 = 1 << 13;
 // Leaf 0x80000001 EDX: SYSCALL, NX, LM; ECX: LAHF/SAHF in 64-bit mode.

@@ -3,7 +3,10 @@
 
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
 import { Reg, StopReason, type CpuApi, type CpuHost } from '../cpu/types.ts';
+import { LocalApic } from '../devices/apic.ts';
 import { DebugExit } from '../devices/debug-exit.ts';
+import { InterruptRouter } from '../devices/interrupt-router.ts';
+import { IoApic } from '../devices/ioapic.ts';
 import { IoBus } from '../devices/io-bus.ts';
 import { DualPic } from '../devices/pic.ts';
 import { Pit } from '../devices/pit.ts';
@@ -61,6 +64,10 @@ function describeFsError(e: unknown): string {
 export class Machine {
   readonly bus = new IoBus();
   readonly pic: DualPic;
+  /** The local APIC drives the CPU's INTR; the 8259 reaches it through LINT0 (ExtINT). */
+  readonly lapic: LocalApic;
+  readonly ioapic: IoApic;
+  private readonly router: InterruptRouter;
   readonly pit: Pit;
   readonly rtc: Rtc;
   readonly port92: Port92;
@@ -92,14 +99,27 @@ export class Machine {
     this.clock = options.clock ?? new Clock();
     this.sliceBudget = options.sliceBudget ?? DEFAULT_SLICE;
     this.stderr = options.stderr ?? ((t) => process.stderr.write(t));
-    this.pic = new DualPic((level) => {
-      this.intr = level;
-      this.cpu?.setIntr(level);
-    });
+    // The 8259's INT output goes to LINT0 of the local APIC, which drives the CPU's INTR pin
+    // (SDM Vol. 3A §10.1); the I/O APIC sends its messages to the local APIC.
+    this.pic = new DualPic((level) => this.router.picOutput(level));
     this.pic.attach(this.bus);
-    this.pit = new Pit(this.clock, (level) => this.pic.setIrq(0, level));
+    this.lapic = new LocalApic({
+      clock: this.clock,
+      onIntr: (level) => {
+        this.intr = level;
+        this.cpu?.setIntr(level);
+      },
+      onEoi: (vector) => this.ioapic.eoi(vector),
+      // No x2APIC: CPUID does not offer it (QEMU 7.2's TCG qemu64 model does not either).
+      x2apic: false,
+    });
+    this.lapic.attach(this.bus);
+    this.ioapic = new IoApic(this.lapic);
+    this.ioapic.attach(this.bus);
+    this.router = new InterruptRouter(this.pic, this.lapic);
+    this.pit = new Pit(this.clock, (level) => this.isaIrq(0, level));
     this.pit.attach(this.bus);
-    this.rtc = new Rtc(this.clock, (level) => this.pic.setIrq(8, level));
+    this.rtc = new Rtc(this.clock, (level) => this.isaIrq(8, level));
     this.rtc.attach(this.bus);
     this.port92 = new Port92(
       (on) => this.cpu?.setA20(on),
@@ -108,7 +128,7 @@ export class Machine {
     );
     this.port92.attach(this.bus);
     if (config.serial) {
-      this.uart = new Uart16550(this.serialSink(config), (level) => this.pic.setIrq(4, level), this.clock);
+      this.uart = new Uart16550(this.serialSink(config), (level) => this.isaIrq(4, level), this.clock);
       this.uart.attach(this.bus);
     }
     if (config.debugExit) {
@@ -132,7 +152,9 @@ export class Machine {
         portWrite: (port, size, value) => m.bus.portWrite(port, size, value),
         mmioRead: (addr, size) => m.bus.mmioRead(addr, size),
         mmioWrite: (addr, size, value) => m.bus.mmioWrite(addr, size, value),
-        interruptAcknowledge: () => m.pic.interruptAcknowledge(),
+        interruptAcknowledge: () => m.router.interruptAcknowledge(),
+        msrRead: (index) => (m.lapic.ownsMsr(index) ? m.lapic.readMsr(index) : undefined),
+        msrWrite: (index, value) => m.lapic.ownsMsr(index) && m.lapic.writeMsr(index, value),
       };
       m.cpu = await createCpu(config.ramSize, host);
       for (const r of m.bus.mmioRegions()) m.cpu.mapMmio(r.base, r.length);
@@ -177,6 +199,12 @@ export class Machine {
     }
   }
 
+  /** An ISA interrupt line: to the 8259 pair and to the I/O APIC (IRQ0 arrives on pin 2, as the pc machine's MADT says). */
+  private isaIrq(irq: number, level: boolean): void {
+    this.pic.setIrq(irq, level);
+    this.ioapic.setIrq(irq === 0 ? 2 : irq, level);
+  }
+
   /** End the run with `status` (signals, the Ctrl-A x key, tests). */
   stop(status: number): void {
     this.exit(status);
@@ -187,6 +215,10 @@ export class Machine {
     this.cpu.reset();
     this.pic.reset();
     this.pic.setBiosState();
+    // SeaBIOS leaves LINT0 in ExtINT mode, so the 8259 keeps working for Multiboot kernels.
+    this.lapic.reset();
+    this.lapic.setBiosState();
+    this.ioapic.reset();
     this.pit.reset();
     this.pit.setBiosState();
     this.rtc.reset();
