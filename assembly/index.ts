@@ -8,7 +8,7 @@ import { initPhysMap, mapPhysPages, flushTlb, setPrivilegeMasks } from "./memory
 import { combineFaults, EXC_DB } from "./fault";
 import { deliver, hasErrorCode, modeChanged, setEflags, INT_EXT, INT_EXC } from "./transfer";
 import { hostInterruptAcknowledge } from "./host";
-import { movToCr0Value, movToCr3Value, readMsr, writeMsr, msrOk, resetDebugRegisters } from "./system";
+import { movToCr0Value, movToCr3Value, readMsr, writeMsr, msrOk, resetDebugRegisters, syncTsc } from "./system";
 import { DREGS } from "./layout";
 import { resetFpu } from "./x87";
 
@@ -210,3 +210,6 @@ export function tlbAddress(): u32 { return TLB; }
 
 /** The host wrote guest RAM behind the CPU's back (DMA, loaders): drop decoded instructions. */
 export function invalidateDecodedCode(): void { invalidateDecoded(); }
+
+/** Virtual time for the TSC (nanoseconds; the TSC runs at 1 GHz of virtual time). */
+export function setVirtualTime(ns: u64): void { syncTsc(ns); }

@@ -111,6 +111,10 @@ export let msrTscAux: u64 = 0;
 export let msrPat: u64 = 0x0007040600070406;
 export let msrMiscEnable: u64 = 1;
 export let tscOffset: i64 = 0;
+/** Time-stamp counter at the last syncTsc() (virtual nanoseconds: the TSC runs at 1 GHz). */
+export let tscBase: u64 = 0;
+/** Instruction count at the last syncTsc(); between syncs the TSC advances one per instruction. */
+export let tscIcountBase: u64 = 0;
 
 // Derived mode; recomputed by updateMode() whenever CR0, EFER, EFLAGS.VM or CS change.
 export let mode: u32 = MODE_REAL;

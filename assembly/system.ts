@@ -131,8 +131,20 @@ export function resetDebugRegisters(): void {
 
 // --- time stamp counter: one tick per retired instruction, so runs are repeatable ---
 
+// The TSC (SDM Vol. 3B §17.17) counts at 1 GHz of the machine's virtual clock: the host calls
+// syncTsc() with the virtual time between run slices, and within a slice it advances one tick per
+// retired instruction, never going backwards. Without syncs it is simply the instruction count,
+// which keeps runs repeatable.
+@inline function tscRaw(): u64 {
+  return st.tscBase + (st.icount - st.tscIcountBase);
+}
 export function tscValue(): u64 {
-  return st.icount + <u64>st.tscOffset;
+  return tscRaw() + <u64>st.tscOffset;
+}
+export function syncTsc(nowNs: u64): void {
+  const cur = tscRaw();
+  st.tscBase = nowNs > cur ? nowNs : cur;
+  st.tscIcountBase = st.icount;
 }
 export function rdtscInto(): void {
   const t = tscValue();
@@ -193,7 +205,7 @@ export function readMsr(index: u32): u64 {
 /** Write an MSR; returns false if the MSR does not exist or the value is invalid. */
 export function writeMsr(index: u32, v: u64): bool {
   switch (index) {
-    case MSR_TSC: st.tscOffset = <i64>(v - st.icount); return true;
+    case MSR_TSC: st.tscOffset = <i64>(v - tscRaw()); return true;
     case MSR_SYSENTER_CS: st.msrSysenterCs = v & 0xffff; return true;
     case MSR_SYSENTER_ESP: st.msrSysenterEsp = v; return true;
     case MSR_SYSENTER_EIP: st.msrSysenterEip = v; return true;

@@ -47,6 +47,7 @@ interface CoreExports {
   mapRom(phys: number, size: number, hostAddr: number): void;
   mapMmio(phys: number, size: number): void;
   invalidateDecodedCode(): void;
+  setVirtualTime(ns: bigint): void;
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -232,6 +233,9 @@ export class Cpu implements CpuApi {
   }
   mapMmio(physAddr: number, length: number): void {
     this.core.mapMmio(physAddr >>> 0, length);
+  }
+  setVirtualTime(ns: bigint): void {
+    this.core.setVirtualTime(BigInt.asUintN(64, ns));
   }
   ramWritten(_physAddr: number, _length: number): void {
     // Decoded records are keyed by linear address; drop them all (cheap: an epoch bump).

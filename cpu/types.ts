@@ -104,6 +104,12 @@ export interface CpuApi {
    * earlier from that range are dropped. Writes by the guest itself need no notice.
    */
   ramWritten(physAddr: number, length: number): void;
+  /**
+   * Virtual time in nanoseconds, for the time-stamp counter (1 GHz of virtual time). Between calls
+   * the TSC advances one tick per instruction; it never goes backwards. Never called: the TSC is
+   * the instruction count (repeatable runs).
+   */
+  setVirtualTime(ns: bigint): void;
   /** Instructions retired since creation. */
   readonly instructionCount: bigint;
 }

@@ -110,6 +110,8 @@ export class Machine {
         this.cpu?.setIntr(level);
       },
       onEoi: (vector) => this.ioapic.eoi(vector),
+      tsc: () => this.cpu.getMsr(0x10),
+      tscHz: 1_000_000_000, // cpu/types.ts setVirtualTime: 1 GHz of virtual time
       // No x2APIC: CPUID does not offer it (QEMU 7.2's TCG qemu64 model does not either).
       x2apic: false,
     });
@@ -180,6 +182,7 @@ export class Machine {
           await this.idle(true);
           continue;
         }
+        this.cpu.setVirtualTime(BigInt(Math.floor(this.clock.now())));
         const r = this.cpu.run(this.sliceBudget);
         if (r.reason === StopReason.Halt) {
           // May return without sleeping (deadline passed, frozen clock): the yield below still counts.

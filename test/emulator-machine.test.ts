@@ -126,6 +126,10 @@ class FakeCpu implements CpuApi {
   ramWritten(addr: number, length: number) {
     this.written.push([addr, length]);
   }
+  virtualTime = 0n;
+  setVirtualTime(ns: bigint) {
+    this.virtualTime = ns;
+  }
 }
 
 function configOf(...argv: string[]): MachineConfig {
