@@ -44,6 +44,7 @@ export function reset(): void {
   st.msrStar = 0; st.msrLstar = 0; st.msrCstar = 0; st.msrFmask = 0; st.msrKernelGsBase = 0;
   st.msrSysenterCs = 0; st.msrSysenterEsp = 0; st.msrSysenterEip = 0; st.msrTscAux = 0;
   st.events = 0;
+  st.nmiBlocked = false;
   st.updateIntrEvent();
   st.pendingVector = -1;
   st.deliveringVector = -1;
@@ -75,6 +76,13 @@ function handleEvents(): i32 {
     st.events &= ~st.EV_SHADOW;
     if ((ev & st.EV_HALT) != 0) return STOP_HALT;
   } else {
+    // NMI first: it ignores IF, but one NMI at a time until the handler's IRET.
+    if ((ev & st.EV_NMI) != 0 && !st.nmiBlocked) {
+      st.events &= ~(st.EV_NMI | st.EV_HALT);
+      st.nmiBlocked = true;
+      deliverAfter(2, INT_EXT);
+      return -1;
+    }
     if ((ev & st.EV_INTR) != 0 && (st.eflags & st.F_IF) != 0) {
       const vector = hostInterruptAcknowledge() & 0xff;
       st.events &= ~st.EV_HALT;
@@ -186,6 +194,8 @@ export function setIntr(level: bool): void {
   st.updateIntrEvent();
 }
 export function requestStop(): void { st.events |= st.EV_STOP; }
+/** Raise the NMI input (edge): delivered as vector 2 as soon as no earlier NMI is in service. */
+export function nmi(): void { st.events |= st.EV_NMI; }
 export function setA20(enabled: bool): void {
   st.a20Mask = enabled ? 0xffffffffffffffff : ~(<u64>0x100000);
   flushTlb(true);

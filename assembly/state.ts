@@ -146,6 +146,8 @@ export const EV_SHADOW: u32 = 8; // STI / MOV SS shadow: no interrupt before the
 export const EV_NMI: u32 = 16;
 export const EV_TF: u32 = 32; // EFLAGS.TF is set: instructions run one by one with a trap after each
 export let events: u32 = 0;
+/** An NMI was delivered and no IRET has run since: further NMIs wait (SDM Vol. 3A §6.7.1). */
+export let nmiBlocked: bool = false;
 
 /** EV_INTR stands for "an interrupt can be taken": the INTR pin is high and EFLAGS.IF is set. */
 export function updateIntrEvent(): void {

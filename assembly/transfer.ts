@@ -446,6 +446,8 @@ function applyIretFlags(v: u32, size: u32): void {
 }
 
 export function iret(osz: u32): void {
+  // IRET ends NMI blocking (SDM Vol. 3A §6.7.1), even if it then faults.
+  st.nmiBlocked = false;
   if (mode == MODE_REAL) {
     const ip = pop(osz);
     const cs = <u32>pop(osz) & 0xffff;

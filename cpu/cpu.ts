@@ -48,6 +48,7 @@ interface CoreExports {
   mapMmio(phys: number, size: number): void;
   invalidateDecodedCode(): void;
   setVirtualTime(ns: bigint): void;
+  nmi(): void;
 }
 
 let compiled: WebAssembly.Module | undefined;
@@ -220,6 +221,9 @@ export class Cpu implements CpuApi {
   }
   setIntr(level: boolean): void {
     this.core.setIntr(level ? 1 : 0);
+  }
+  nmi(): void {
+    this.core.nmi();
   }
   setA20(enabled: boolean): void {
     this.core.setA20(enabled ? 1 : 0);

@@ -91,6 +91,8 @@ export interface CpuApi {
   run(budget: number): RunResult;
   /** Make the current or next `run` return with StopReason.Requested as soon as possible. */
   requestStop(): void;
+  /** A rising edge on the NMI pin: vector 2, not maskable by IF, one at a time until IRET. */
+  nmi(): void;
   /** Level of the INTR pin (from the 8259 PIC). */
   setIntr(level: boolean): void;
   /** The A20 gate (port 0x92 / keyboard controller). */

@@ -110,6 +110,7 @@ export class Machine {
         this.cpu?.setIntr(level);
       },
       onEoi: (vector) => this.ioapic.eoi(vector),
+      onNmi: () => this.cpu?.nmi(),
       tsc: () => this.cpu.getMsr(0x10),
       tscHz: 1_000_000_000, // cpu/types.ts setVirtualTime: 1 GHz of virtual time
       // No x2APIC: CPUID does not offer it (QEMU 7.2's TCG qemu64 model does not either).

@@ -97,6 +97,38 @@ describe('CPU core', () => {
     expect(cpu.getReg(2) & 0xffffffffn).toBe(0x80000000n); // unchanged
   });
 
+  it('delivers an NMI through vector 2 even with IF clear, one at a time until IRET', async () => {
+    // The code starts at 0 (labels are addresses): jump over the IVT's first entries.
+    const code = assemble(`
+      jmp start
+      .org 0x40
+    handler:
+      inc %bx
+      nop
+      nop
+      iret
+    start:
+      movw $handler, 8
+      movw $0, 10
+      cli
+    idle:
+      hlt
+      jmp idle`);
+    const cpu = await realModeCpu(new Uint8Array(0));
+    cpu.ram.set(code, 0);
+    cpu.setRip(0n);
+    expect(cpu.run(100).reason).toBe(StopReason.Halt);
+    cpu.nmi();
+    expect(cpu.run(1).reason).toBe(StopReason.Budget); // NMI taken, then INC
+    expect(cpu.getReg(3) & 0xffffn).toBe(1n);
+    cpu.nmi(); // arrives inside the handler: held until IRET
+    cpu.run(1); // NOP
+    expect(cpu.getReg(3) & 0xffffn).toBe(1n);
+    cpu.run(2); // NOP, IRET
+    expect(cpu.run(1).reason).toBe(StopReason.Budget); // the held NMI, then INC
+    expect(cpu.getReg(3) & 0xffffn).toBe(2n);
+  });
+
   it('writes to an I/O port with REP OUTSB', async () => {
     const out: number[] = [];
     const code = assemble(`

@@ -126,6 +126,10 @@ class FakeCpu implements CpuApi {
   ramWritten(addr: number, length: number) {
     this.written.push([addr, length]);
   }
+  nmis = 0;
+  nmi() {
+    this.nmis++;
+  }
   virtualTime = 0n;
   setVirtualTime(ns: bigint) {
     this.virtualTime = ns;
