@@ -19,6 +19,7 @@ import {
   FX_IE, FX_DE, FX_ZE, FX_OE, FX_UE, FX_PE, RC_CHOP, K_ZERO, K_NORMAL, K_DENORMAL, K_INF, K_QNAN, K_SNAN, K_UNSUPP,
   INDEF_SE, INDEF_M, CMP_GT, CMP_LT, CMP_EQ, CMP_UN, setFx, roundTo, nanTwo, setResult,
 } from "./x87-float80";
+import { f2xm1, fyl2x, fyl2xp1, fpatan, ftrig, r2SE, r2M, outOfRange } from "./x87-transcendental";
 
 const A_FCW: u32 = FPU_STATE;
 const A_FSW: u32 = FPU_STATE + 2;
@@ -720,6 +721,25 @@ function executeReg(op: u32, modrm: u32, r: u32, i: u32): void {
         case 0xe8: case 0xe9: case 0xea: case 0xeb: case 0xec: case 0xed: case 0xee:
           loadConst(modrm - 0xe8);
           return;
+        case 0xf0: { // F2XM1
+          setControl(fcw());
+          if (isEmpty(0)) { underflowTo(0, false); return; }
+          f2xm1(stSE(0), stM(0));
+          finishArith(0, false);
+          return;
+        }
+        case 0xf1: case 0xf3: case 0xf9: // FYL2X, FPATAN, FYL2XP1: ST(1) = f(ST(1), ST(0)), pop
+          setControl(fcw());
+          if (isEmpty(0) || isEmpty(1)) { underflowTo(1, true); return; }
+          if (modrm == 0xf1) fyl2x(stSE(1), stM(1), stSE(0), stM(0));
+          else if (modrm == 0xf3) fpatan(stSE(1), stM(1), stSE(0), stM(0));
+          else fyl2xp1(stSE(1), stM(1), stSE(0), stM(0));
+          finishArith(1, true);
+          return;
+        case 0xf2: trig(3); return; // FPTAN
+        case 0xfb: trig(2); return; // FSINCOS
+        case 0xfe: trig(0); return; // FSIN
+        case 0xff: trig(1); return; // FCOS
         case 0xf4: fxtract(); return;
         case 0xf5: fprem(true); return;
         case 0xf6: case 0xf7: // FDECSTP, FINCSTP
@@ -855,6 +875,43 @@ function fxtract(): void {
   decTop();
   setST(0, sigSE, sigM);
   setC1(false);
+  commit(ex);
+}
+
+/**
+ * FSIN (0), FCOS (1), FSINCOS (2), FPTAN (3) (SDM Vol. 2 pages of each): |ST(0)| >= 2^63 leaves it
+ * alone with C2 = 1; otherwise C2 = 0 and ST(0) is replaced, FSINCOS then pushes the cosine and
+ * FPTAN pushes 1.0.
+ */
+function trig(kind: i32): void {
+  setControl(fcw());
+  const pushes = kind >= 2;
+  if (isEmpty(0) || (pushes && !isEmpty(7))) {
+    if (!stackFault(!isEmpty(0))) return;
+    setST(0, INDEF_SE, INDEF_M);
+    if (pushes) pushLoaded(INDEF_SE, INDEF_M);
+    return;
+  }
+  ftrig(stSE(0), stM(0), kind);
+  const ex = fx;
+  if (outOfRange) {
+    setFsw(fsw() | SW_C2);
+    commit(ex);
+    return;
+  }
+  setFsw(fsw() & ~SW_C2);
+  if (blocked(ex)) { commit(ex); return; }
+  if (kind == 2) {
+    setST(0, r2SE, r2M);
+    decTop();
+    setST(0, rSE, rM);
+  } else {
+    setST(0, rSE, rM);
+    // FPTAN pushes 1.0, or the NaN result again (as the host does).
+    const nan = (rSE & 0x7fff) == 0x7fff && (rM << 1) != 0;
+    if (kind == 3) { decTop(); if (nan) setST(0, rSE, rM); else setST(0, 0x3fff, 0x8000000000000000); }
+  }
+  setC1((ex & FX_PE) != 0 && rUp);
   commit(ex);
 }
 

@@ -103,4 +103,51 @@ describe('x87 control', () => {
     expect(w16(cpu, 0x602) & 0x8d5).toBe(0); // 1 > 0: ZF PF CF clear
     expect(w16(cpu, 0x604) & 0x4700).toBe(0x0600); // negative normal: C2, C1 = sign
   });
+
+  it('computes the transcendentals (FPTAN pushes 1.0, FSINCOS order, C2 out of range, popping forms)', async () => {
+    // Constants at 0x600: 0.5 as a double, 2^63 as a double, 3 and 10 as int16.
+    const cpu = await run(`fninit
+      movl $0, 0x600
+      movl $0x3fe00000, 0x604
+      movl $0, 0x608
+      movl $0x43e00000, 0x60c
+      movw $3, 0x610
+      movw $10, 0x612
+      fldl 0x600
+      fptan
+      fnstsw 0x700
+      fstpt 0x710
+      fstpt 0x720
+      fldl 0x600
+      fsincos
+      fstpt 0x730
+      fstpt 0x740
+      fldl 0x600
+      f2xm1
+      fstpt 0x750
+      filds 0x610
+      filds 0x612
+      fyl2x
+      fstpt 0x760
+      fld1
+      fld1
+      fchs
+      fpatan
+      fstpt 0x770
+      fldl 0x608
+      fsin
+      fnstsw 0x702
+      fstpt 0x780`);
+    const x80 = (a: number) => Array.from(cpu.ram.slice(a, a + 10)).reverse().map((b) => b.toString(16).padStart(2, '0')).join('');
+    expect(x80(0x710)).toBe('3fff8000000000000000'); // FPTAN pushed 1.0
+    expect(x80(0x720)).toBe('3ffe8bda7adf9a3a5219'); // tan 0.5 (correctly rounded)
+    expect(w16(cpu, 0x700) & 0x0400).toBe(0); // C2 = 0
+    expect(x80(0x730)).toBe('3ffee0a94032dbea7cee'); // cos 0.5 in ST(0)
+    expect(x80(0x740)).toBe('3ffdf57743a2582f7f44'); // sin 0.5 in ST(1)
+    expect(x80(0x750)).toBe('3ffdd413cccfe7799211'); // 2^0.5 - 1
+    expect(x80(0x760)).toBe('40029f73da38d9d4a83f'); // 3 * log2(10)
+    expect(x80(0x770)).toBe('400096cbe3f9990e91a8'); // atan2(1, -1) = 3pi/4
+    expect(x80(0x780)).toBe('403e8000000000000000'); // 2^63 unchanged
+    expect(w16(cpu, 0x702) & 0x0400).toBe(0x0400); // C2 = 1
+  });
 });

@@ -11,7 +11,14 @@ import { StopReason, type CpuHost } from '../../cpu/types.ts';
 
 export const REC = 48;
 /** IN: the input record register, OUT: the output record register. */
-export interface X87Op { name: string; asm: string; mem?: 'f32' | 'f64' | 'i32' | 'i16' | 'bcd'; exact?: boolean }
+export interface X87Op {
+  name: string; asm: string; mem?: 'f32' | 'f64' | 'i32' | 'i16' | 'bcd'; exact?: boolean;
+  /** Operand generator: [ST(0), ST(1)] (defaults to randomExt for both). */
+  gen?: (r: Rng) => [Ext, Ext];
+  /** Transcendental: ST(0)/ST(1) may differ by 1 ulp, C1 and PE (and ES/B through PE) may differ. */
+  ulp?: boolean;
+}
+export type Ext = [number, bigint];
 export const OPS: X87Op[] = [
   { name: 'fadd', asm: 'fadd %st(1), %st' },
   { name: 'fsub', asm: 'fsub %st(1), %st' },
@@ -58,7 +65,92 @@ export const OPS: X87Op[] = [
   { name: 'fucomip', asm: 'fucomip %st(1), %st; setc 4(OUT); setz 5(OUT); setp 6(OUT); sets 2(OUT); seto 3(OUT)' },
   { name: 'fcmovb', asm: 'sahf; fcmovb %st(1), %st', },
   { name: 'fcmovnbe', asm: 'sahf; fcmovnbe %st(1), %st', },
+  { name: 'f2xm1', asm: 'f2xm1', ulp: true, gen: (r) => [genF2xm1(r), randomExt(r)] },
+  { name: 'fsin', asm: 'fsin', ulp: true, gen: (r) => [genTrig(r), randomExt(r)] },
+  { name: 'fcos', asm: 'fcos', ulp: true, gen: (r) => [genTrig(r), randomExt(r)] },
+  { name: 'fsincos', asm: 'fsincos', ulp: true, gen: (r) => [genTrig(r), randomExt(r)] },
+  { name: 'fptan', asm: 'fptan', ulp: true, gen: (r) => [genTrig(r), randomExt(r)] },
+  { name: 'fyl2x', asm: 'fyl2x', ulp: true, gen: (r) => [genLogX(r), genY(r)] },
+  { name: 'fyl2xp1', asm: 'fyl2xp1', ulp: true, gen: (r) => [genLogP1(r), genY(r)] },
+  { name: 'fpatan', asm: 'fpatan', ulp: true, gen: (r) => genAtan(r) },
 ];
+
+// --- operand generators for the transcendentals (useful ranges plus the special values) ---
+/** A double as an 80-bit value, optionally with random bits below the double's 53. */
+export function fromDouble(x: number, r?: Rng): Ext {
+  const v = new DataView(new ArrayBuffer(8));
+  v.setFloat64(0, x);
+  const b = v.getBigUint64(0);
+  const sign = Number(b >> 63n) << 15;
+  const e = Number((b >> 52n) & 0x7ffn);
+  const f = b & 0xfffffffffffffn;
+  if (e === 0) return [sign, 0n]; // only zero is asked for
+  const low = r ? r.u64() & 0x7ffn : 0n;
+  return [sign | (e - 1023 + 16383), (1n << 63n) | (f << 11n) | low];
+}
+/** Random significand with biased exponent e (unbiased `e` from 2^0). */
+function withExp(r: Rng, e: number, neg: boolean): Ext {
+  return [(neg ? 0x8000 : 0) | (16383 + e), r.u64() | (1n << 63n)];
+}
+const unit = (r: Rng) => r.u32() / 2 ** 32;
+function genF2xm1(r: Rng): Ext {
+  const k = r.below(100);
+  if (k < 60) return fromDouble(unit(r) * 2 - 1, r);
+  if (k < 75) return withExp(r, -1 - r.below(k < 70 ? 70 : 16380), r.below(2) === 1);
+  if (k < 80) return fromDouble([1, -1, 0.5, -0.5][r.below(4)]);
+  return randomExt(r);
+}
+function genTrig(r: Rng): Ext {
+  const k = r.below(100);
+  const neg = r.below(2) === 1;
+  if (k < 35) return withExp(r, r.below(22) - 2, neg); // [0.25, 2^20)
+  if (k < 50) return withExp(r, r.below(63), neg); // up to 2^63
+  if (k < 60) return withExp(r, -3 - r.below(k < 55 ? 70 : 16370), neg); // small
+  if (k < 72) { // near multiples of pi/2 (the double of k pi/2, plus low bits)
+    const m = 1 + r.below(k < 67 ? 8 : 1000000);
+    return fromDouble((neg ? -1 : 1) * m * Math.PI / 2, r);
+  }
+  if (k < 78) return withExp(r, 63 + r.below(k < 76 ? 3 : 16000), neg); // out of range
+  if (k < 80) return fromDouble((neg ? -1 : 1) * Math.PI / 4, r);
+  return randomExt(r);
+}
+function genY(r: Rng): Ext {
+  const k = r.below(100);
+  if (k < 50) return withExp(r, r.below(40) - 20, r.below(2) === 1);
+  if (k < 60) return fromDouble([1, -1, 2, 0.5][r.below(4)]);
+  return randomExt(r);
+}
+function genLogX(r: Rng): Ext {
+  const k = r.below(100);
+  if (k < 40) return [1 + r.below(0x7ffe), r.u64() | (1n << 63n)]; // positive, any magnitude
+  if (k < 55) { // near 1
+    const d = 2 ** -(1 + r.below(62)) * (unit(r) + 0.5);
+    return fromDouble(r.below(2) ? 1 + d : 1 - d / 2, r.below(2) ? r : undefined);
+  }
+  if (k < 65) return [1 + r.below(0x7ffe), 1n << 63n]; // powers of two
+  if (k < 70) return [0, r.u64() >> BigInt(1 + r.below(63))]; // positive denormals
+  if (k < 72) return fromDouble(1);
+  return randomExt(r);
+}
+function genLogP1(r: Rng): Ext {
+  const k = r.below(100);
+  const lim = 1 - Math.SQRT2 / 2;
+  if (k < 55) return fromDouble((unit(r) * 2 - 1) * lim * 0.999, r);
+  if (k < 75) return withExp(r, -3 - r.below(k < 70 ? 70 : 16370), r.below(2) === 1);
+  if (k < 80) return [r.below(2) << 15, r.u64() >> BigInt(1 + r.below(63))];
+  const v = randomExt(r);
+  // Keep finite values in range (outside it the result is undefined).
+  return (v[0] & 0x7fff) !== 0x7fff && (v[0] & 0x7fff) >= 16383 - 2 ? [v[0] & 0x8000 | (16383 - 3), v[1] | (1n << 63n)] : v;
+}
+function genAtan(r: Rng): [Ext, Ext] {
+  const k = r.below(100);
+  const sx = r.below(2) === 1, sy = r.below(2) === 1;
+  if (k < 60) { const e = r.below(40) - 20; return [withExp(r, e + r.below(9) - 4, sx), withExp(r, e + r.below(9) - 4, sy)]; }
+  if (k < 75) { const e = r.below(200) - 100; return [withExp(r, e + r.below(141) - 70, sx), withExp(r, e + r.below(141) - 70, sy)]; }
+  if (k < 80) { const v = withExp(r, r.below(10) - 5, sx); return [v, [v[0] ^ (sy !== sx ? 0x8000 : 0), v[1]]]; } // |y| = |x|
+  const a = randomExt(r);
+  return [a, randomExt(r, a[0] & 0x7fff)];
+}
 
 // --- random operands ---
 export class Rng {
@@ -122,8 +214,9 @@ export function randomCases(seed: number, op: X87Op, n: number): Uint8Array {
     v.setUint16(o, 0x1040 | masks | (pc << 8) | (rc << 10), true);
     v.setUint16(o + 2, r.u32() & 0xd5, true); // AH for SAHF (FCMOVcc)
     v.setBigUint64(o + 8, randomMem(r, op), true);
-    const [ase, am] = randomExt(r);
-    const [bse, bm] = randomExt(r, ase & 0x7fff);
+    let [ase, am] = randomExt(r);
+    let [bse, bm] = randomExt(r, ase & 0x7fff);
+    if (op.gen) [[ase, am], [bse, bm]] = op.gen(r);
     v.setBigUint64(o + 16, am, true); v.setUint16(o + 24, ase, true);
     v.setBigUint64(o + 32, bm, true); v.setUint16(o + 40, bse, true);
   }
