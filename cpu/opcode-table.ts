@@ -4,7 +4,8 @@
 // Each entry is "mnemonic operands [attributes]" in the notation of the Intel SDM Vol. 2,
 // Appendix A.2: E = ModRM r/m, G = ModRM reg, I = immediate, J = relative offset, M = memory-only
 // r/m, O = moffs, A = far pointer, S = segment register, C/D = control/debug register, R = ModRM
-// r/m register only, Z = register in the low opcode bits; size letters b (byte), w (word),
+// r/m register only, Z = register in the low opcode bits, V/W = XMM ModRM reg/rm, P/Q = MMX
+// ModRM reg/rm, U/N = XMM/MMX ModRM rm register only; size letters b (byte), w (word),
 // d (dword), q (qword), v (16/32/64 by operand size), z (16 or 32), p (far pointer).
 // Attributes (Appendix A.2.5 superscripts): i64 = invalid in 64-bit mode, o64 = valid only in
 // 64-bit mode, d64 = default operand size 64 in 64-bit mode, f64 = operand size forced to 64,
@@ -91,7 +92,52 @@ function twoByteMap(): string[] {
     0xb9: 'ud1 Gv,Ev', 0xba: 'group:8 Ev,Ib', 0xbb: 'btc Ev,Gv', 0xbc: 'bsf Gv,Ev', 0xbd: 'bsr Gv,Ev',
     0xbe: 'movsx Gv,Eb', 0xbf: 'movsx Gv,Ew', 0xc0: 'xadd Eb,Gb', 0xc1: 'xadd Ev,Gv',
     0xc7: 'group:9 Ev',
+    // SIMD (SDM Vol. 2 Table A-3). The entry names the unprefixed form; comments give the
+    // mandatory-prefix forms (66 / F3 / F2) that share its ModRM and immediate. V/W = XMM reg/rm,
+    // P/Q = MMX reg/rm, U/N = XMM/MMX register-only rm.
+    0x10: 'movups Vps,Wps', // 66 movupd, F3 movss Vss,Wss, F2 movsd Vsd,Wsd
+    0x11: 'movups Wps,Vps', // 66 movupd, F3 movss, F2 movsd (stores)
+    0x12: 'movlps Vq,Mq', // mod=3: movhlps Vq,Uq; 66 movlpd
+    0x13: 'movlps Mq,Vq', // 66 movlpd
+    0x14: 'unpcklps Vx,Wx', // 66 unpcklpd
+    0x15: 'unpckhps Vx,Wx', // 66 unpckhpd
+    0x16: 'movhps Vdq,Mq', // mod=3: movlhps Vdq,Uq; 66 movhpd
+    0x17: 'movhps Mq,Vq', // 66 movhpd
+    0x28: 'movaps Vps,Wps', // 66 movapd
+    0x29: 'movaps Wps,Vps', // 66 movapd
+    0x2b: 'movntps Mps,Vps', // 66 movntpd
+    0x50: 'movmskps Gd,Ups', // 66 movmskpd
+    0x54: 'andps Vps,Wps', 0x55: 'andnps Vps,Wps', 0x56: 'orps Vps,Wps', 0x57: 'xorps Vps,Wps', // 66: the PD forms
+    0x6e: 'movd Pd,Ey', // 66 movd/movq Vy,Ey
+    0x6f: 'movq Pq,Qq', // 66 movdqa Vx,Wx, F3 movdqu Vx,Wx
+    0x70: 'pshufw Pq,Qq,Ib', // 66 pshufd, F3 pshufhw, F2 pshuflw Vx,Wx,Ib
+    0x71: 'group:12 Nq,Ib', 0x72: 'group:13 Nq,Ib', 0x73: 'group:14 Nq,Ib', // 66: Ux,Ib
+    0x77: 'emms',
+    0x7e: 'movd Ey,Pd', // 66 movd/movq Ey,Vy, F3 movq Vq,Wq
+    0x7f: 'movq Qq,Pq', // 66 movdqa Wx,Vx, F3 movdqu Wx,Vx
+    0xc3: 'movnti My,Gy',
+    0xc4: 'pinsrw Pq,Ew,Ib', // 66 Vdq,Ew,Ib
+    0xc5: 'pextrw Gd,Nq,Ib', // 66 Gd,Udq,Ib
+    0xc6: 'shufps Vps,Wps,Ib', // 66 shufpd
+    0xd6: 'movq Wq,Vq', // 66 only; F3 movq2dq Vdq,Nq, F2 movdq2q Pq,Uq
+    0xd7: 'pmovmskb Gd,Nq', // 66 Gd,Ux
+    0xe7: 'movntq Mq,Pq', // 66 movntdq Mx,Vx
   });
+  // MMX/SSE2 integer rows 0F 60-6D, 74-76, D1-FE (66: the Vx,Wx forms).
+  const mmx: Record<number, string> = {
+    0x60: 'punpcklbw', 0x61: 'punpcklwd', 0x62: 'punpckldq', 0x63: 'packsswb', 0x64: 'pcmpgtb',
+    0x65: 'pcmpgtw', 0x66: 'pcmpgtd', 0x67: 'packuswb', 0x68: 'punpckhbw', 0x69: 'punpckhwd',
+    0x6a: 'punpckhdq', 0x6b: 'packssdw', 0x6c: 'punpcklqdq', 0x6d: 'punpckhqdq',
+    0x74: 'pcmpeqb', 0x75: 'pcmpeqw', 0x76: 'pcmpeqd',
+    0xd1: 'psrlw', 0xd2: 'psrld', 0xd3: 'psrlq', 0xd4: 'paddq', 0xd5: 'pmullw', 0xd8: 'psubusb',
+    0xd9: 'psubusw', 0xda: 'pminub', 0xdb: 'pand', 0xdc: 'paddusb', 0xdd: 'paddusw', 0xde: 'pmaxub',
+    0xdf: 'pandn', 0xe0: 'pavgb', 0xe1: 'psraw', 0xe2: 'psrad', 0xe3: 'pavgw', 0xe4: 'pmulhuw',
+    0xe5: 'pmulhw', 0xe8: 'psubsb', 0xe9: 'psubsw', 0xea: 'pminsw', 0xeb: 'por', 0xec: 'paddsb',
+    0xed: 'paddsw', 0xee: 'pmaxsw', 0xef: 'pxor', 0xf1: 'psllw', 0xf2: 'pslld', 0xf3: 'psllq',
+    0xf4: 'pmuludq', 0xf5: 'pmaddwd', 0xf6: 'psadbw', 0xf8: 'psubb', 0xf9: 'psubw', 0xfa: 'psubd',
+    0xfb: 'psubq', 0xfc: 'paddb', 0xfd: 'paddw', 0xfe: 'paddd',
+  };
+  for (const [k, name] of Object.entries(mmx)) m[Number(k)] = `${name} Pq,Qq`;
   for (let i = 0; i < 16; i++) {
     m[0x40 + i] = `cmov${CC[i]} Gv,Ev`;
     m[0x80 + i] = `j${CC[i]} Jz f64`;
@@ -115,6 +161,10 @@ export const GROUPS: Record<string, string[]> = {
   '8': ['', '', '', '', 'bt', 'bts', 'btr', 'btc'],
   '9': ['', 'cmpxchg8b Mq', '', '', '', '', 'rdrand Rv', 'rdseed Rv'],
   '11': ['mov', '', '', '', '', '', '', ''],
+  // Shifts by imm8 of an MMX (or, with 66, XMM) register (SDM Vol. 2 Table A-6).
+  '12': ['', '', 'psrlw', '', 'psraw', '', 'psllw', ''],
+  '13': ['', '', 'psrld', '', 'psrad', '', 'pslld', ''],
+  '14': ['', '', 'psrlq', 'psrldq', '', '', 'psllq', 'pslldq'], // /3 and /7: 66 only
   '15': ['fxsave M', 'fxrstor M', 'ldmxcsr Md', 'stmxcsr Md', 'xsave M', 'xrstor M', 'xsaveopt M', 'clflush Mb'],
 };
 

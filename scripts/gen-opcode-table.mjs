@@ -23,7 +23,7 @@ function attrs(text) {
   if (!e || e.attrs.has('pfx') || e.attrs.has('esc')) return e ? 0 : A.UNDEF;
   let a = 0;
   const ops = e.operands;
-  if (e.mnemonic.startsWith('group:') || ops.some((o) => /^[EGMR]([a-z]|$)/.test(o) || /^(Sw|Cd|Dd)$/.test(o))) a |= A.MODRM;
+  if (e.mnemonic.startsWith('group:') || ops.some((o) => /^[EGMRVWPQUN]([a-z]|$)/.test(o) || /^(Sw|Cd|Dd)$/.test(o))) a |= A.MODRM;
   let imm = 0;
   if (ops.join(',') === 'Iw,Ib') imm = 5;
   else for (const o of ops) if (IMM[o]) imm = IMM[o];

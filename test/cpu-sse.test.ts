@@ -1,0 +1,190 @@
+// MMX/SSE state instructions and gates: FXSAVE/FXRSTOR round trips (64-bit, REX.W and 32-bit
+// forms), LDMXCSR/STMXCSR, and the #UD/#NM/#MF/#GP conditions of SDM Vol. 3A §2.5 Table 2-2,
+// Vol. 1 §11.6.1 and the FXSAVE/MOVDQA/LDMXCSR pages. Instructions are given as bytes.
+import { describe, expect, it } from 'vitest';
+import { longCpu } from './hostdiff-sse/ops.ts';
+import { flatCpu } from './hostdiff-x87/ops.ts';
+import { StopReason } from '../cpu/types.ts';
+import type { Cpu } from '../cpu/cpu.ts';
+
+const CODE = 0x100000, DATA = 0x200000, IMG = 0x201000;
+const GDT = 0x303000, IDT = 0x304000, HANDLERS = 0x305000, STACK = 0x3f0000;
+
+/** 64-bit CPU with an IDT whose handler for vector v is a HLT at HANDLERS + 16 v. */
+async function cpu64(cr0 = 0x80000031n, cr4 = 0x220n): Promise<Cpu> {
+  const cpu = await longCpu(cr4, cr0);
+  const v = new DataView(cpu.ram.buffer, cpu.ram.byteOffset, cpu.ram.byteLength);
+  v.setBigUint64(GDT + 8, 0x00af9b000000ffffn, true);
+  v.setBigUint64(GDT + 16, 0x00cf93000000ffffn, true);
+  cpu.setGdtr(BigInt(GDT), 23);
+  for (let i = 0; i < 32; i++) {
+    const h = BigInt(HANDLERS + i * 16);
+    v.setBigUint64(IDT + i * 16, (h & 0xffffn) | (8n << 16n) | (0x8en << 40n) | (((h >> 16n) & 0xffffn) << 48n), true);
+    v.setBigUint64(IDT + i * 16 + 8, 0n, true);
+    cpu.ram[HANDLERS + i * 16] = 0xf4;
+  }
+  cpu.setIdtr(BigInt(IDT), 32 * 16 - 1);
+  return cpu;
+}
+
+/** Run code (HLT appended); returns the exception vector, or -1 if it reached the end. */
+function run(cpu: Cpu, code: number[]): number {
+  cpu.ram.set([...code, 0xf4], CODE);
+  cpu.ramWritten(CODE, code.length + 1);
+  cpu.setReg(4, BigInt(STACK));
+  cpu.setReg(7, BigInt(DATA)); // RDI: the data area
+  cpu.setRip(BigInt(CODE));
+  const r = cpu.run(10_000);
+  expect(r.reason).toBe(StopReason.Halt);
+  const rip = Number(cpu.getRip()) - 1;
+  if (rip === CODE + code.length) return -1;
+  expect(rip >= HANDLERS && rip < HANDLERS + 32 * 16).toBe(true);
+  return (rip - HANDLERS) / 16;
+}
+
+const movRdi = (a: number) => [0x48, 0xbf, ...le(BigInt(a), 8)];
+const le = (v: bigint, n: number) => Array.from({ length: n }, (_, i) => Number((v >> BigInt(8 * i)) & 0xffn));
+/** MOVDQU xmm<i>, [rdi + 16 i] */
+const loadXmm = (i: number) => [0xf3, ...(i >= 8 ? [0x44] : []), 0x0f, 0x6f, 0x87 | ((i & 7) << 3), ...le(BigInt(16 * i), 4)];
+const pxorSelf = (i: number) => [0x66, ...(i >= 8 ? [0x45] : []), 0x0f, 0xef, 0xc0 | ((i & 7) << 3) | (i & 7)];
+
+const PADDB_XMM = [0x66, 0x0f, 0xfc, 0xca];
+const PADDB_MM = [0x0f, 0xfc, 0xca];
+const EMMS = [0x0f, 0x77];
+const FXSAVE = [0x0f, 0xae, 0x07];
+const FXRSTOR = [0x0f, 0xae, 0x0f];
+const LDMXCSR = [0x0f, 0xae, 0x17];
+const MOVDQA = [0x66, 0x0f, 0x6f, 0x0f];
+const MOVQ2DQ = [0xf3, 0x0f, 0xd6, 0xca];
+const FNINIT = [0xdb, 0xe3];
+
+describe('FXSAVE / FXRSTOR', () => {
+  it('round-trips x87, MMX, XMM0-15 and MXCSR in 64-bit mode', async () => {
+    const cpu = await cpu64();
+    const xmm = new Uint8Array(256);
+    for (let i = 0; i < 256; i++) xmm[i] = (i * 37 + 11) & 0xff;
+    cpu.ram.set(xmm, DATA);
+    const dv = new DataView(cpu.ram.buffer, cpu.ram.byteOffset);
+    dv.setUint32(DATA + 0x100, 0x7fc0, true); // RC=11, FZ, DAZ, all masked
+    dv.setUint32(DATA + 0x104, 0x1f80, true);
+    const code = [
+      ...Array.from({ length: 16 }, (_, i) => loadXmm(i)).flat(),
+      0x0f, 0xae, 0x97, ...le(0x100n, 4), // LDMXCSR [rdi+0x100]
+      ...FNINIT, 0xd9, 0xe8, 0xd9, 0xee, // FLD1, FLDZ: TOP = 6
+      ...movRdi(IMG), ...FXSAVE,
+      ...Array.from({ length: 16 }, (_, i) => pxorSelf(i)).flat(),
+      ...FNINIT, ...movRdi(DATA + 0x104), ...LDMXCSR,
+      ...movRdi(IMG), ...FXRSTOR,
+      ...movRdi(IMG + 0x200), ...FXSAVE,
+      ...movRdi(IMG + 0x400), 0x48, ...FXSAVE, // FXSAVE64
+    ];
+    expect(run(cpu, code)).toBe(-1);
+    const a = cpu.ram.slice(IMG, IMG + 416), b = cpu.ram.slice(IMG + 0x200, IMG + 0x200 + 416);
+    expect(Array.from(b)).toEqual(Array.from(a));
+    expect(Array.from(a.slice(160, 416))).toEqual(Array.from(xmm));
+    const v = new DataView(a.buffer);
+    expect(v.getUint16(0, true)).toBe(0x37f); // FCW
+    expect((v.getUint16(2, true) >> 11) & 7).toBe(6); // TOP
+    expect(a[4]).toBe(0xc0); // abridged FTW: physical registers 6 and 7
+    expect(v.getUint32(24, true)).toBe(0x7fc0); // MXCSR
+    expect(v.getUint32(28, true)).toBe(0xffff); // MXCSR_MASK
+    expect(v.getBigUint64(48, true)).toBe(1n << 63n); // ST(1) = 1.0
+    expect(v.getUint16(56, true)).toBe(0x3fff);
+    const w = new DataView(cpu.ram.slice(IMG + 0x400, IMG + 0x400 + 416).buffer);
+    expect(w.getUint32(12, true)).toBe(0); // REX.W: 64-bit FIP, no FCS
+    expect(w.getBigUint64(160, true)).toBe(v.getBigUint64(160, true));
+  });
+
+  it('stores only XMM0-7 outside 64-bit mode', async () => {
+    const cpu = await flatCpu(0x31n);
+    cpu.setCr(4, 0x200n);
+    cpu.ram.fill(0xaa, 0x200000, 0x200200);
+    for (let i = 0; i < 128; i++) cpu.ram[0x100000 + i] = i;
+    // MOVDQU xmm0..7, [0x100000 + 16 i]; FXSAVE [0x200000]; HLT
+    const code: number[] = [];
+    for (let i = 0; i < 8; i++) code.push(0xf3, 0x0f, 0x6f, 0x05 | (i << 3), ...le(BigInt(0x100000 + 16 * i), 4));
+    code.push(0x0f, 0xae, 0x05, ...le(0x200000n, 4), 0xf4);
+    cpu.ram.set(code, 0x1000);
+    cpu.setRip(0x1000n);
+    expect(cpu.run(100).reason).toBe(StopReason.Halt);
+    expect(Array.from(cpu.ram.slice(0x200000 + 160, 0x200000 + 288))).toEqual(Array.from({ length: 128 }, (_, i) => i));
+    expect(cpu.ram.slice(0x200000 + 288, 0x200000 + 512).every((x) => x === 0xaa)).toBe(true);
+  });
+
+  it('FXRSTOR with a reserved MXCSR bit raises #GP(0) and changes nothing', async () => {
+    const cpu = await cpu64();
+    const dv = new DataView(cpu.ram.buffer, cpu.ram.byteOffset);
+    cpu.ram.fill(0x55, IMG, IMG + 512);
+    dv.setUint32(IMG + 24, 0x11f80, true);
+    dv.setUint32(DATA, 0x12345678, true);
+    expect(run(cpu, [0x66, 0x0f, 0x6e, 0x0f, ...movRdi(IMG), ...FXRSTOR])).toBe(13); // MOVD xmm1, [rdi]
+    expect(dv.getBigUint64(STACK - 8 * 6, true)).toBe(0n); // error code 0 (below SS RSP RFLAGS CS RIP)
+    dv.setUint32(IMG + 24, 0x1f80, true);
+    expect(run(cpu, [...movRdi(IMG + 0x200), ...FXSAVE])).toBe(-1);
+    expect(dv.getUint32(IMG + 0x200 + 176, true)).toBe(0x12345678); // XMM1 kept
+  });
+
+  it('LDMXCSR/STMXCSR round trip; reserved bits and misalignment fault #GP', async () => {
+    const cpu = await cpu64();
+    const dv = new DataView(cpu.ram.buffer, cpu.ram.byteOffset);
+    dv.setUint32(DATA, 0xffff, true);
+    expect(run(cpu, [...LDMXCSR, 0x0f, 0xae, 0x5f, 0x04])).toBe(-1); // STMXCSR [rdi+4]
+    expect(dv.getUint32(DATA + 4, true)).toBe(0xffff);
+    dv.setUint32(DATA, 0x10000, true);
+    expect(run(cpu, LDMXCSR)).toBe(13);
+    expect(run(cpu, [0x66, 0x0f, 0x6f, 0x4f, 0x08])).toBe(13); // MOVDQA xmm1, [rdi+8]
+    expect(run(cpu, [0xf3, 0x0f, 0x6f, 0x4f, 0x08])).toBe(-1); // MOVDQU xmm1, [rdi+8]
+    expect(run(cpu, [0x66, 0x0f, 0xfc, 0x4f, 0x08])).toBe(13); // PADDB xmm1, [rdi+8]
+    expect(run(cpu, [0x0f, 0xfc, 0x4f, 0x08])).toBe(-1); // PADDB mm1, [rdi+8]: no alignment rule
+    expect(run(cpu, [0x0f, 0xae, 0x47, 0x08])).toBe(13); // FXSAVE [rdi+8]
+  });
+});
+
+describe('SIMD gates', () => {
+  it('CR0.EM: #UD for MMX and SSE, #NM for FXSAVE', async () => {
+    const cpu = await cpu64(0x80000035n);
+    expect(run(cpu, PADDB_XMM)).toBe(6);
+    expect(run(cpu, PADDB_MM)).toBe(6);
+    expect(run(cpu, EMMS)).toBe(6);
+    expect(run(cpu, LDMXCSR)).toBe(6);
+    expect(run(cpu, FXSAVE)).toBe(7);
+  });
+  it('CR4.OSFXSR clear: #UD for SSE only', async () => {
+    const cpu = await cpu64(0x80000031n, 0x20n);
+    expect(run(cpu, PADDB_XMM)).toBe(6);
+    expect(run(cpu, MOVDQA)).toBe(6);
+    expect(run(cpu, LDMXCSR)).toBe(6);
+    expect(run(cpu, MOVQ2DQ)).toBe(6);
+    expect(run(cpu, PADDB_MM)).toBe(-1);
+    expect(run(cpu, EMMS)).toBe(-1);
+    expect(run(cpu, FXSAVE)).toBe(-1);
+  });
+  it('CR0.TS: #NM', async () => {
+    const cpu = await cpu64(0x80000039n);
+    for (const c of [PADDB_XMM, PADDB_MM, EMMS, LDMXCSR, FXSAVE, FXRSTOR, MOVDQA]) expect(run(cpu, c)).toBe(7);
+  });
+  it('a pending x87 exception: #MF for MMX forms and MOVQ2DQ, not for SSE', async () => {
+    const cpu = await cpu64();
+    const dv = new DataView(cpu.ram.buffer, cpu.ram.byteOffset);
+    dv.setUint16(DATA + 0x40, 0x37b, true); // ZE unmasked
+    const pend = [...FNINIT, 0xd9, 0x6f, 0x40, 0xd9, 0xe8, 0xd9, 0xee, 0xde, 0xf9]; // FLDCW; FLD1; FLDZ; FDIVP
+    expect(run(cpu, [...pend, ...PADDB_MM])).toBe(16);
+    expect(run(cpu, [...pend, ...EMMS])).toBe(16);
+    expect(run(cpu, [...pend, ...MOVQ2DQ])).toBe(16);
+    expect(run(cpu, [...pend, ...PADDB_XMM, ...FNINIT])).toBe(-1);
+  });
+  it('LOCK and missing SSE3 forms are #UD', async () => {
+    const cpu = await cpu64();
+    expect(run(cpu, [0xf0, ...PADDB_XMM])).toBe(6);
+    expect(run(cpu, [0xf2, 0x0f, 0x12, 0xca])).toBe(6); // MOVDDUP (SSE3)
+  });
+  it('MMX instructions set TOP to 0 and every tag valid; EMMS empties the tags', async () => {
+    const cpu = await cpu64();
+    const code = [...FNINIT, 0xd9, 0xe8, 0xd9, 0xe8, ...PADDB_MM, ...movRdi(IMG), ...FXSAVE, ...EMMS, ...movRdi(IMG + 0x200), ...FXSAVE];
+    expect(run(cpu, code)).toBe(-1);
+    expect((cpu.ram[IMG + 3] >> 3) & 7).toBe(0);
+    expect(cpu.ram[IMG + 4]).toBe(0xff);
+    expect(cpu.ram[IMG + 32 + 16 + 8] | (cpu.ram[IMG + 32 + 16 + 9] << 8)).toBe(0xffff); // MM1 written: exponent all ones
+    expect(cpu.ram[IMG + 0x200 + 4]).toBe(0);
+  });
+});
