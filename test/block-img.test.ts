@@ -1,37 +1,19 @@
 // tsemu-img create/info against qemu-img on the same images.
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { main } from '../block/img/main.ts';
+import { describe, expect, it } from 'vitest';
+import { runOurs, runQemu, scratchDir, type Run } from './block-img-harness.ts';
 import { humanSize, parseSize } from '../block/img/size.ts';
 
-const dir = mkdtempSync(join(tmpdir(), 'tsemu-img-'));
-const cwd = process.cwd();
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+const dir = scratchDir('tsemu-img-');
 
-function qemuImg(...args: string[]): { out: string; err: string; code: number } {
-  const r = spawnSync('qemu-img', args, { cwd: dir, encoding: 'utf8' });
-  return { out: r.stdout, err: r.stderr, code: r.status ?? -1 };
+function qemuImg(...args: string[]): Run {
+  return runQemu(dir, 'qemu-img', ...args);
 }
 
-async function ours(...args: string[]): Promise<{ out: string; err: string; code: number }> {
-  let out = '';
-  let err = '';
-  const w1 = process.stdout.write;
-  const w2 = process.stderr.write;
-  process.stdout.write = ((s: string) => ((out += s), true)) as typeof process.stdout.write;
-  process.stderr.write = ((s: string) => ((err += s), true)) as typeof process.stderr.write;
-  process.chdir(dir);
-  try {
-    const code = await main(args);
-    return { out, err, code };
-  } finally {
-    process.chdir(cwd);
-    process.stdout.write = w1;
-    process.stderr.write = w2;
-  }
+function ours(...args: string[]): Promise<Run> {
+  return runOurs(dir, args, true);
 }
 
 describe('tsemu-img', () => {

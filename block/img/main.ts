@@ -1,5 +1,12 @@
-// tsemu-img: the qemu-img work-alike. Commands so far: create, info.
+// tsemu-img: the qemu-img work-alike. Commands so far: create, info, check, map, compare, convert.
 import { CreateError, createImage, type CreateRequest } from './create.ts';
+import type { BlockNode } from '../driver.ts';
+import { openImage } from '../open.ts';
+import { runCheck } from './check.ts';
+import { compareImages } from './compare.ts';
+import { MAX_SPARSE, runConvert } from './convert.ts';
+import { mapImage, MapError } from './map.ts';
+import { Progress } from './progress.ts';
 import { formatInfo, infoChain } from './info.ts';
 import { parseSize } from './size.ts';
 
@@ -118,13 +125,165 @@ async function cmdInfo(argv: string[]): Promise<number> {
   return 0;
 }
 
+const stdio = {
+  out: (s: string): void => void process.stdout.write(s),
+  err: (s: string): void => void process.stderr.write(s),
+};
+
+function outputFormat(p: Parsed): 'human' | 'json' | null {
+  const output = last(p, '--output') ?? 'human';
+  if (output !== 'human' && output !== 'json') {
+    process.stderr.write(`${PROG}: --output must be used with human or json as argument.\n`);
+    return null;
+  }
+  return output;
+}
+
+async function cmdCheck(argv: string[]): Promise<number> {
+  const p = getopt(argv, 'frTU', 'hq', ['output', 'object'], ['help', 'image-opts', 'force-share']);
+  if (p.opts.has('-h') || p.opts.has('--help')) return help();
+  if (p.opts.has('--image-opts')) throw new UsageError('--image-opts is not supported yet');
+  const output = outputFormat(p);
+  if (output === null) return 1;
+  const r = last(p, '-r');
+  if (r !== undefined && r !== 'leaks' && r !== 'all') throw new UsageError(`Unknown option value for -r (expecting 'leaks' or 'all'): ${r}`);
+  if (p.args.length !== 1) throw new UsageError('Expecting one image file name');
+  return runCheck({ filename: p.args[0]!, format: last(p, '-f'), json: output === 'json', repair: r as 'leaks' | 'all' | undefined, quiet: p.opts.has('-q') }, stdio, PROG);
+}
+
+/** Opens an image for reading with its backing chain, or prints qemu-img's message. */
+async function openForRead(name: string, format: string | undefined): Promise<BlockNode | null> {
+  try {
+    return await openImage(name, { format, readOnly: true });
+  } catch (e) {
+    process.stderr.write(`${PROG}: Could not open '${name}': ${(e as Error).message}\n`);
+    return null;
+  }
+}
+
+function offsetOption(p: Parsed, name: string): number | undefined | null {
+  const v = last(p, name);
+  if (v === undefined) return undefined;
+  const n = parseSize(v);
+  if (n === null || n < 0) {
+    process.stderr.write(`${PROG}: Invalid ${name === '--start-offset' ? 'start offset' : 'max length'} specified\n`);
+    return null;
+  }
+  return n;
+}
+
+async function cmdMap(argv: string[]): Promise<number> {
+  const p = getopt(argv, 'f', 'hU', ['output', 'object', 'start-offset', 'max-length'], ['help', 'image-opts', 'force-share']);
+  if (p.opts.has('-h') || p.opts.has('--help')) return help();
+  if (p.opts.has('--image-opts')) throw new UsageError('--image-opts is not supported yet');
+  const output = outputFormat(p);
+  if (output === null) return 1;
+  const start = offsetOption(p, '--start-offset');
+  const max = offsetOption(p, '--max-length');
+  if (start === null || max === null) return 1;
+  if (p.args.length !== 1) throw new UsageError('Expecting one image file name');
+  const node = await openForRead(p.args[0]!, last(p, '-f'));
+  if (!node) return 1;
+  try {
+    await mapImage(node, output === 'json', stdio.out, start ?? 0, max ?? Infinity);
+    return 0;
+  } catch (e) {
+    process.stderr.write(`${PROG}: ${e instanceof MapError ? e.message : `Error mapping the image: ${(e as Error).message}`}\n`);
+    return 1;
+  } finally {
+    await node.close();
+  }
+}
+
+async function cmdCompare(argv: string[]): Promise<number> {
+  const p = getopt(argv, 'fFT', 'hpqsU', ['object'], ['help', 'image-opts', 'force-share']);
+  if (p.opts.has('-h') || p.opts.has('--help')) return help();
+  if (p.opts.has('--image-opts')) throw new UsageError('--image-opts is not supported yet');
+  if (p.args.length !== 2) throw new UsageError('Expecting two image file names');
+  const quiet = p.opts.has('-q');
+  const [nameA, nameB] = p.args as [string, string];
+  const a = await openForRead(nameA, last(p, '-f'));
+  if (!a) return 2;
+  const b = await openForRead(nameB, last(p, '-F'));
+  if (!b) {
+    await a.close();
+    return 2;
+  }
+  const progress = Progress.forTerminal(p.opts.has('-p') && !quiet);
+  try {
+    const code = await compareImages({
+      a,
+      b,
+      nameA,
+      nameB,
+      strict: p.opts.has('-s'),
+      say: (l) => {
+        if (!quiet) process.stdout.write(l + '\n');
+      },
+      err: (l) => void process.stderr.write(`${PROG}: ${l}\n`),
+      progress: (d, t) => progress.update(d, t),
+    });
+    progress.finish();
+    return code;
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+
+async function cmdConvert(argv: string[]): Promise<number> {
+  const p = getopt(argv, 'fOoBFSlmrtT', 'hcpqnCUW', ['object'], ['help', 'image-opts', 'target-image-opts', 'force-share', 'salvage', 'target-is-zero', 'bitmaps']);
+  if (p.opts.has('-h') || p.opts.has('--help')) return help();
+  for (const o of ['--image-opts', '--target-image-opts', '-l', '--bitmaps', '--target-is-zero']) {
+    if (p.opts.has(o)) throw new UsageError(`${o} is not supported yet`);
+  }
+  let sparse = 4096;
+  const sv = last(p, '-S');
+  if (sv !== undefined) {
+    const n = parseSize(sv);
+    if (n === null || n % 512 !== 0 || n > MAX_SPARSE) {
+      process.stderr.write(
+        `${PROG}: Invalid buffer size for sparse output specified. Valid sizes are multiples of 512 up to ${MAX_SPARSE}. Select 0 to disable sparse detection (fully allocates output).\n`,
+      );
+      return 1;
+    }
+    sparse = n;
+  }
+  if (p.args.length < 2) {
+    process.stderr.write(`${PROG}: Must specify image file name\n`);
+    return 1;
+  }
+  const quiet = p.opts.has('-q');
+  return runConvert(
+    {
+      sources: p.args.slice(0, -1),
+      sourceFormat: last(p, '-f'),
+      target: p.args.at(-1)!,
+      targetFormat: last(p, '-O') ?? 'raw',
+      compress: p.opts.has('-c'),
+      options: p.opts.get('-o') ?? [],
+      backing: last(p, '-B'),
+      backingFormat: last(p, '-F'),
+      noCreate: p.opts.has('-n'),
+      sparseSize: sparse,
+      progress: Progress.forTerminal(p.opts.has('-p') && !quiet),
+      err: (l) => void process.stderr.write(l + '\n'),
+    },
+    PROG,
+  );
+}
+
 function help(): number {
   process.stdout.write(
     `usage: ${PROG} [standard options] command [command options]\n` +
       'QEMU-compatible disk image utility\n\n' +
       'Command syntax:\n' +
+      '  check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-U] filename\n' +
+      '  compare [-f fmt] [-F fmt] [-p] [-q] [-s] [-U] filename1 filename2\n' +
+      '  convert [-c] [-p] [-q] [-n] [-f fmt] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-S sparse_size] filename [filename2 [...]] output_filename\n' +
       '  create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]\n' +
-      '  info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename\n\n' +
+      '  info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename\n' +
+      '  map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename\n\n' +
       'Supported formats: file qcow2 raw\n',
   );
   return 0;
@@ -141,6 +300,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (cmd === 'create') return await cmdCreate(rest);
     if (cmd === 'info') return await cmdInfo(rest);
+    if (cmd === 'check') return await cmdCheck(rest);
+    if (cmd === 'map') return await cmdMap(rest);
+    if (cmd === 'compare') return await cmdCompare(rest);
+    if (cmd === 'convert') return await cmdConvert(rest);
     if (cmd.startsWith('-')) throw new UsageError(`unrecognized option '${cmd}'`);
     process.stderr.write(`${PROG}: Command not found: ${cmd}\nTry '${PROG} --help' for more information\n`);
     return 1;

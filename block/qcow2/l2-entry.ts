@@ -75,3 +75,18 @@ export function encodeL2Entry(dv: DataView, i: number, layout: L2Layout, e: { of
   dv.setUint32(pos, hi >>> 0);
   dv.setUint32(pos + 4, lo >>> 0);
 }
+
+/**
+ * Stores a compressed cluster descriptor: host byte offset in bits 0..x-1 and, from bit x, the
+ * number of 512-byte sectors used beyond the one holding the offset (x = 62 - (cluster_bits - 8)).
+ * Never has bit 63 set; with extended entries the subcluster bitmap is all zero.
+ */
+export function encodeCompressedL2Entry(dv: DataView, i: number, layout: L2Layout, offset: number, bytes: number): void {
+  const pos = i * (layout.extended ? 16 : 8);
+  const x = BigInt(62 - (layout.clusterBits - 8));
+  const extra = Math.ceil(((offset % 512) + bytes) / 512) - 1;
+  if (extra >= 2 ** (layout.clusterBits - 8)) throw new BlockError(`compressed cluster too large (${bytes} bytes)`);
+  const v = (1n << 62n) | (BigInt(extra) << x) | BigInt(offset);
+  dv.setBigUint64(pos, v);
+  if (layout.extended) dv.setBigUint64(pos + 8, 0n);
+}

@@ -7,7 +7,8 @@
 // clusters are durable. So an interrupted image has at worst leaked clusters.
 import { checkRequest, type BlockNode, type BlockStatus, type Preallocation } from '../driver.ts';
 import { BlockError } from '../errors.ts';
-import { decompressCluster } from './compression.ts';
+import { checkQcow2, FIX_ERRORS, FIX_LEAKS } from './check.ts';
+import { compressCluster, decompressCluster } from './compression.ts';
 import {
   AUTOCLEAR_BITMAPS,
   COMPAT_LAZY_REFCOUNTS,
@@ -19,7 +20,7 @@ import {
   unknownIncompatibleMessage,
 } from './features.ts';
 import { FIELD_AUTOCLEAR, FIELD_SIZE, HEADER_PROBE_BYTES, MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, parseHeader, type Qcow2Header } from './header.ts';
-import { decodeL2Entry, encodeL2Entry, type L2Entry, type L2Layout } from './l2-entry.ts';
+import { decodeL2Entry, encodeCompressedL2Entry, encodeL2Entry, type L2Entry, type L2Layout } from './l2-entry.ts';
 import { Mutex } from './mutex.ts';
 import { Refcounts } from './refcount.ts';
 import { TableCache, type CachedTable } from './table-cache.ts';
@@ -36,9 +37,9 @@ const enum Kind {
 
 interface Run {
   kind: Kind;
-  /** Guest bytes from the queried offset with this kind (and, for data, contiguous on the host). */
+  /** Guest bytes from the queried offset with this kind (and contiguous on the host if there). */
   length: number;
-  /** Data: host offset of the first byte. */
+  /** Host offset of the first byte when a host cluster backs it (data, preallocated zero), or 0. */
   host: number;
   /** Compressed: the entry, to find the compressed bytes. */
   entry: L2Entry | null;
@@ -46,6 +47,8 @@ interface Run {
 
 export interface Qcow2OpenOptions {
   readOnly: boolean;
+  /** Where the repair of a dirty image reports, line by line (default: stderr, as qemu). */
+  log?: (line: string) => void;
 }
 
 export class Qcow2Node implements BlockNode {
@@ -122,7 +125,17 @@ export class Qcow2Node implements BlockNode {
     if (!opts.readOnly) {
       if (h.incompatible & INCOMPAT_CORRUPT) throw new BlockError('qcow2: Image is corrupt; cannot be opened read/write', 'EACCES');
       if (h.incompatible & INCOMPAT_DIRTY) {
-        throw new BlockError('Image is dirty (refcounts may be inconsistent) and repair on open is not supported yet; open it read-only or run qemu-img check -r all', 'ENOTSUP');
+        // "If this bit is set then refcounts may be inconsistent, make sure to scan L1/L2
+        // tables to repair refcounts before accessing the image." The check clears the bit.
+        const log = opts.log ?? ((line: string) => void process.stderr.write(line + '\n'));
+        let failed = '';
+        try {
+          const r = await checkQcow2({ file, header: h, log, readOnly: false, prog: 'tsemu' }, FIX_LEAKS | FIX_ERRORS);
+          if (r.checkErrors || r.corruptions) failed = 'errors remain';
+        } catch (e) {
+          failed = (e as Error).message;
+        }
+        if (failed) throw new BlockError(`Could not repair dirty image: ${failed}`, 'EIO');
       }
     }
     const l1Raw = new Uint8Array(h.l1Size * 8); // bounded by MAX_L1_BYTES in parseHeader
@@ -193,6 +206,43 @@ export class Qcow2Node implements BlockNode {
     });
   }
 
+  /**
+   * Writes one whole cluster compressed (the last cluster may be short: it is padded with
+   * zeroes). A cluster that does not shrink is written plainly, as qemu does.
+   */
+  async writeCompressed(offset: number, data: Uint8Array): Promise<void> {
+    checkRequest(this, offset, data.length, true);
+    const cs = this.cs;
+    if (offset % cs !== 0 || !(data.length === cs || (data.length < cs && offset + data.length === this.header.size))) {
+      throw new BlockError('compressed writes must cover one whole cluster', 'EINVAL');
+    }
+    return this.lock.run(async () => {
+      let whole = data;
+      if (data.length < cs) {
+        whole = new Uint8Array(cs);
+        whole.set(data);
+      }
+      const packed = compressCluster(this.header.compressionType, whole);
+      if (!packed) {
+        await this.writeInCluster(offset, data);
+        return;
+      }
+      const g = offset / cs;
+      const l1i = Math.floor(g / this.l2Entries);
+      const l2i = g - l1i * this.l2Entries;
+      const table = await this.l2ForWrite(l1i);
+      const e = decodeL2Entry(table.dv, l2i, this.layout, this.where(l1i, l2i));
+      const host = await this.rc().allocateBytes(packed.length);
+      await this.file.write(host, packed);
+      this.freeEntry(e);
+      this.lastCompressed = null;
+      // The awaits above may have evicted `table` from the cache: modify the cached copy.
+      const cached = await this.l2Table(l1i);
+      encodeCompressedL2Entry(cached.dv, l2i, this.layout, host, packed.length);
+      cached.dirty = true;
+    });
+  }
+
   writeZeroes(offset: number, length: number, mayUnmap = false): Promise<void> {
     checkRequest(this, offset, length, true);
     return this.lock.run(async () => {
@@ -227,11 +277,17 @@ export class Qcow2Node implements BlockNode {
     return this.lock.run(async (): Promise<BlockStatus> => {
       const run = await this.runAt(offset, length);
       switch (run.kind) {
-        case Kind.Data:
-          return { length: run.length, allocated: true, data: true, zero: false, depth: 0, offset: run.host, file: this.file };
+        case Kind.Data: {
+          // Like qemu, ask the file too: data past its end reads as zeroes.
+          const inFile = this.file.length() - run.host;
+          const zero = inFile <= 0;
+          const length = zero ? run.length : Math.min(run.length, inFile);
+          return { length, allocated: true, data: true, zero, depth: 0, offset: run.host, file: this.file };
+        }
         case Kind.Compressed:
           return { length: run.length, allocated: true, data: true, zero: false, depth: 0 };
         case Kind.Zero:
+          if (run.host) return { length: run.length, allocated: true, data: false, zero: true, depth: 0, offset: run.host, file: this.file };
           return { length: run.length, allocated: true, data: false, zero: true, depth: 0 };
         default:
           break;
@@ -241,7 +297,9 @@ export class Qcow2Node implements BlockNode {
         const s = await b.blockStatus(offset, Math.min(run.length, b.length() - offset));
         return { ...s, depth: s.depth + 1 };
       }
-      return { length: run.length, allocated: false, data: false, zero: true, depth: b ? 1 : 0 };
+      // Nothing below (or past the end of the backing node): reads as zeroes, from this node.
+      const where = run.host ? { offset: run.host, file: this.file } : {};
+      return { length: run.length, allocated: false, data: false, zero: true, depth: 0, ...where };
     });
   }
 
@@ -319,9 +377,12 @@ export class Qcow2Node implements BlockNode {
     if (kind === Kind.Compressed) {
       return { kind, length: Math.min(max, cs - inCluster), host: 0, entry: e };
     }
-    const host = kind === Kind.Data ? e.offset + inCluster : 0;
+    // A host cluster may back data, preallocated zeroes or (subclusters) nothing yet.
+    const hasHost = e.offset !== 0;
+    const host = hasHost ? e.offset + inCluster : 0;
     let length = (sc + 1) * this.scSize - inCluster;
-    // Extend over the following subclusters and clusters of the same kind in this table.
+    // Extend over the following subclusters and clusters of the same kind (and, with a host
+    // cluster, contiguous on the host) in this table.
     let cur = e;
     let expectHost = e.offset + cs;
     for (;;) {
@@ -332,7 +393,8 @@ export class Qcow2Node implements BlockNode {
         g++;
         if (l2i === this.l2Entries) break;
         cur = decodeL2Entry(table.dv, l2i, this.layout, this.where(l1i, l2i));
-        if (kind === Kind.Data) {
+        if (cur.compressed || (cur.offset !== 0) !== hasHost) break;
+        if (hasHost) {
           if (cur.offset !== expectHost) break;
           expectHost += cs;
         }

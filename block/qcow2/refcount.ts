@@ -18,6 +18,8 @@ export class Refcounts {
   private readonly cache: TableCache;
   private freeHint = 0;
   private readonly deferred = new Map<number, number>();
+  /** Where the next compressed cluster may go in the partly filled host cluster (0: none). */
+  private packNext = 0;
 
   private constructor(
     private readonly file: BlockNode,
@@ -119,6 +121,30 @@ export class Refcounts {
     return start * this.cs;
   }
 
+  /**
+   * Space for `bytes` of compressed data, starting on a sector boundary: packed after the
+   * previous compressed data while its host cluster has room, otherwise at the start of a new
+   * cluster. Every compressed cluster holds one reference to each host cluster it touches.
+   */
+  async allocateBytes(bytes: number): Promise<number> {
+    const cs = this.cs;
+    const sectors = Math.ceil(bytes / 512) * 512;
+    if (!Number.isSafeInteger(bytes) || bytes < 1 || bytes > cs) throw new BlockError(`cannot allocate ${bytes} bytes`);
+    const used = this.packNext % cs;
+    if (this.packNext !== 0 && used !== 0 && sectors <= cs - used) {
+      const idx = Math.floor(this.packNext / cs);
+      if ((await this.get(idx)) < this.maxRefcount) {
+        const off = this.packNext;
+        await this.adjust(idx, 1);
+        this.packNext = off + sectors;
+        return off;
+      }
+    }
+    const off = await this.allocate(1);
+    this.packNext = off + sectors;
+    return off;
+  }
+
   /** Records that the clusters touching [offset, offset+bytes) lose one reference at the next flush. */
   deferFree(offset: number, bytes: number): void {
     const first = Math.floor(offset / this.cs);
@@ -134,6 +160,8 @@ export class Refcounts {
   async applyDeferredFrees(): Promise<void> {
     const all = [...this.deferred.entries()].sort((a, b) => a[0] - b[0]);
     this.deferred.clear();
+    // A freed cluster may be the one compressed data was being packed into.
+    this.packNext = 0;
     for (const [idx, count] of all) await this.adjust(idx, -count);
   }
 
@@ -155,43 +183,11 @@ export class Refcounts {
   }
 
   private entry(b: CachedTable, i: number): number {
-    switch (this.bits) {
-      case 64:
-        return getU64(b.dv, i * 8, 'refcount');
-      case 32:
-        return b.dv.getUint32(i * 4);
-      case 16:
-        return b.dv.getUint16(i * 2);
-      case 8:
-        return b.buf[i]!;
-      default: {
-        // Sub-byte widths: bit 0 is the least significant bit of the byte.
-        const bit = i * this.bits;
-        return (b.buf[bit >> 3]! >> (bit & 7)) & ((1 << this.bits) - 1);
-      }
-    }
+    return getRefcountEntry(b.buf, b.dv, i, this.bits);
   }
 
   private setEntry(b: CachedTable, i: number, v: number): void {
-    switch (this.bits) {
-      case 64:
-        setU64(b.dv, i * 8, v);
-        return;
-      case 32:
-        b.dv.setUint32(i * 4, v);
-        return;
-      case 16:
-        b.dv.setUint16(i * 2, v);
-        return;
-      case 8:
-        b.buf[i] = v;
-        return;
-      default: {
-        const bit = i * this.bits;
-        const mask = ((1 << this.bits) - 1) << (bit & 7);
-        b.buf[bit >> 3] = (b.buf[bit >> 3]! & ~mask) | ((v << (bit & 7)) & mask);
-      }
-    }
+    setRefcountEntry(b.buf, b.dv, i, this.bits, v);
   }
 
   /**
@@ -274,5 +270,46 @@ export class Refcounts {
       b.dirty = false;
     }
     for (let k = 0; k < oldClusters; k++) await this.adjust(oldOffset / cs + k, -1);
+  }
+}
+
+/** Entry `i` of a refcount block of `bits`-wide entries (spec: big-endian; sub-byte widths LSB first). */
+export function getRefcountEntry(buf: Uint8Array, dv: DataView, i: number, bits: number): number {
+  switch (bits) {
+    case 64:
+      return getU64(dv, i * 8, 'refcount');
+    case 32:
+      return dv.getUint32(i * 4);
+    case 16:
+      return dv.getUint16(i * 2);
+    case 8:
+      return buf[i]!;
+    default: {
+      // Sub-byte widths: bit 0 is the least significant bit of the byte.
+      const bit = i * bits;
+      return (buf[bit >> 3]! >> (bit & 7)) & ((1 << bits) - 1);
+    }
+  }
+}
+
+export function setRefcountEntry(buf: Uint8Array, dv: DataView, i: number, bits: number, v: number): void {
+  switch (bits) {
+    case 64:
+      setU64(dv, i * 8, v);
+      return;
+    case 32:
+      dv.setUint32(i * 4, v);
+      return;
+    case 16:
+      dv.setUint16(i * 2, v);
+      return;
+    case 8:
+      buf[i] = v;
+      return;
+    default: {
+      const bit = i * bits;
+      const mask = ((1 << bits) - 1) << (bit & 7);
+      buf[bit >> 3] = (buf[bit >> 3]! & ~mask) | ((v << (bit & 7)) & mask);
+    }
   }
 }
