@@ -21,6 +21,7 @@ export const EXC_GP: u32 = 13;
 export const EXC_PF: u32 = 14;
 export const EXC_MF: u32 = 16;
 export const EXC_AC: u32 = 17;
+export const EXC_XM: u32 = 19; // SIMD floating-point exception
 
 /** Raise a fault with an error code (-1: none). Does not return. */
 export function raise(vector: u32, error: i32): void {

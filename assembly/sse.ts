@@ -2,16 +2,19 @@
 // CLFLUSH) and the 0F 38 / 0F 3A maps. The XMM registers and MXCSR live in the FXSAVE image at
 // FPU_STATE (layout.ts); the MMX registers alias the mantissas of the x87 registers there.
 // Implemented: the state instructions, data movement and packed-integer/logical operations of
-// MMX, SSE and SSE2. Not yet: SSE/SSE2 floating-point arithmetic, SSE3 and later (those
+// MMX, SSE and SSE2, and the SSE/SSE2 floating-point arithmetic, compares and conversions
+// (executeSseFloat below; the numeric core is sse-float.ts). Not yet: SSE3 and later (those
 // encodings stay #UD).
 import * as d from "./decode";
 import * as st from "./state";
-import { CR0_EM, CR0_TS, CR4_OSFXSR, mode, MODE_LONG, FS, segBase } from "./state";
+import { CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXMMEXCPT, mode, MODE_LONG, FS, segBase } from "./state";
 import { linear, getReg, setReg } from "./access";
 import { readLin32, readLin64, readLin, writeLin, writeLin64, probeWrite } from "./memory";
-import { raise, raiseUD, raiseGP, EXC_NM, EXC_MF } from "./fault";
+import { raise, raiseUD, raiseGP, EXC_NM, EXC_MF, EXC_XM } from "./fault";
 import { FPU_STATE } from "./layout";
 import { chunkOp, handled, shiftChunk, interleave, packChunk, shufWords, byteSigns } from "./sse-int";
+import * as fl from "./sse-float";
+import { setArith } from "./flags";
 
 const A_FSW: u32 = FPU_STATE + 2;
 const A_FTW: u32 = FPU_STATE + 4;
@@ -171,6 +174,7 @@ export function executeSse(op: u32): void {
     return;
   }
   gateSse();
+  if (executeSseFloat(op, p)) return;
   if (op == 0x1d6 && p >= 2) {
     // MOVQ2DQ (F3) and MOVDQ2Q (F2) touch an MMX register: they also check for a pending x87
     // exception and make the MMX transition (SDM Vol. 2 MOVQ2DQ, MOVDQ2Q).
@@ -605,4 +609,272 @@ function fxrstor(): void {
 
 @inline function linPlus(lin: u64, k: u32): u64 {
   return mode == MODE_LONG ? lin + <u64>k : (lin + <u64>k) & 0xffffffff;
+}
+
+// --- SSE/SSE2 floating point: 0F 2A-2F, 51-53, 58-5F, C2, E6 (numeric core in sse-float.ts) ---
+
+const M32: u64 = 0xffffffff;
+
+/**
+ * Commit the flags of a floating-point instruction (SDM Vol. 1 §11.5.1): an unmasked
+ * pre-computation condition (IE, DE, ZE) in any lane records only the pre-computation flags and
+ * faults before the destination is written; otherwise all flags are recorded, and an unmasked
+ * post-computation condition (OE, UE, PE) faults, again leaving the destination unchanged. The
+ * fault is #XM with CR4.OSXMMEXCPT set, else #UD (§11.5.4).
+ */
+function fpFinish(): void {
+  const pre = fl.pre;
+  let all = pre;
+  if (fl.unmasked(pre) == 0) all |= fl.post;
+  store<u32>(A_MXCSR, load<u32>(A_MXCSR) | all);
+  if (fl.unmasked(all) != 0) {
+    if ((st.cr4 & CR4_OSXMMEXCPT) != 0) raise(EXC_XM, -1);
+    raiseUD();
+  }
+}
+@inline function fpStart(): void { fl.fpBegin(load<u32>(A_MXCSR)); }
+
+/** Scalar source: the low element of an XMM register, or m32/m64. */
+function srcScalar(dbl: bool): u64 {
+  if (d.eaIsReg()) {
+    const b = xmm(d.modrmRm());
+    return dbl ? load<u64>(b) : <u64>load<u32>(b);
+  }
+  return readM(dbl ? 8 : 4);
+}
+/** The low 64 bits of an XMM register or an m64 (no alignment check). */
+function src64(): u64 {
+  return d.eaIsReg() ? load<u64>(xmm(d.modrmRm())) : readM(8);
+}
+@inline function scalarDest(a: u32, dbl: bool): u64 { return dbl ? load<u64>(a) : <u64>load<u32>(a); }
+@inline function storeScalar(a: u32, dbl: bool, v: u64): void {
+  if (dbl) store<u64>(a, v);
+  else store<u32>(a, <u32>v);
+}
+
+function executeSseFloat(op: u32, p: u32): bool {
+  switch (op) {
+    case 0x151: case 0x158: case 0x159: case 0x15c: case 0x15d: case 0x15e: case 0x15f:
+      fpArithOp(op & 0xff, p);
+      return true;
+    case 0x152: case 0x153: // RSQRTPS/RSQRTSS, RCPPS/RCPSS
+      if (p == 1 || p == 3) raiseUD();
+      fpApproxOp(op == 0x152, p == 2);
+      return true;
+    case 0x1c2: fpCmpOp(p); return true;
+    case 0x12e: case 0x12f: { // UCOMISS/COMISS, UCOMISD/COMISD
+      if (p >= 2) raiseUD();
+      const dbl = p == 1;
+      const b = srcScalar(dbl);
+      fpStart();
+      const f = fl.fpComi(op == 0x12f, scalarDest(xmm(d.modrmReg()), dbl), b, dbl);
+      fpFinish();
+      setArith(f);
+      return true;
+    }
+    case 0x15a: fpCvt5A(p); return true;
+    case 0x15b: fpCvt5B(p); return true;
+    case 0x1e6: fpCvtE6(p); return true;
+    case 0x12a: fpCvtFromInt(p); return true;
+    case 0x12c: case 0x12d: fpCvtToInt(op == 0x12c, p); return true;
+  }
+  return false;
+}
+
+/** ADD SUB MUL DIV MIN MAX SQRT: PS (none), PD (66), SS (F3), SD (F2). */
+function fpArithOp(k: u32, p: u32): void {
+  const dbl = p == 1 || p == 3;
+  const r = d.modrmReg();
+  const a = xmm(r);
+  if (p >= 2) {
+    const b = srcScalar(dbl);
+    fpStart();
+    const v = fl.fpArith(k, scalarDest(a, dbl), b, dbl);
+    fpFinish();
+    storeScalar(a, dbl, v);
+    return;
+  }
+  srcX(true);
+  fpStart();
+  const dl = load<u64>(a), dh = load<u64>(a + 8);
+  let lo: u64, hi: u64;
+  if (dbl) {
+    lo = fl.fpArith(k, dl, sLo, true);
+    hi = fl.fpArith(k, dh, sHi, true);
+  } else {
+    lo = fl.fpArith(k, dl & M32, sLo & M32, false) | (fl.fpArith(k, dl >> 32, sLo >> 32, false) << 32);
+    hi = fl.fpArith(k, dh & M32, sHi & M32, false) | (fl.fpArith(k, dh >> 32, sHi >> 32, false) << 32);
+  }
+  fpFinish();
+  setX(r, lo, hi);
+}
+
+function fpApproxOp(rsqrt: bool, scalar: bool): void {
+  const a = xmm(d.modrmReg());
+  if (scalar) {
+    const b = srcScalar(false);
+    store<u32>(a, <u32>fl.fpApprox(rsqrt, b));
+    return;
+  }
+  srcX(true);
+  setX(d.modrmReg(),
+    fl.fpApprox(rsqrt, sLo & M32) | (fl.fpApprox(rsqrt, sLo >> 32) << 32),
+    fl.fpApprox(rsqrt, sHi & M32) | (fl.fpApprox(rsqrt, sHi >> 32) << 32));
+}
+
+/** CMPPS/CMPPD/CMPSS/CMPSD with the predicate in imm8[2:0]. */
+function fpCmpOp(p: u32): void {
+  const dbl = p == 1 || p == 3;
+  const pred = <u32>d.imm() & 7;
+  const r = d.modrmReg();
+  const a = xmm(r);
+  if (p >= 2) {
+    const b = srcScalar(dbl);
+    fpStart();
+    const t = fl.fpCmp(pred, scalarDest(a, dbl), b, dbl);
+    fpFinish();
+    storeScalar(a, dbl, t ? <u64>-1 : 0);
+    return;
+  }
+  srcX(true);
+  fpStart();
+  const dl = load<u64>(a), dh = load<u64>(a + 8);
+  let lo: u64, hi: u64;
+  if (dbl) {
+    lo = fl.fpCmp(pred, dl, sLo, true) ? <u64>-1 : 0;
+    hi = fl.fpCmp(pred, dh, sHi, true) ? <u64>-1 : 0;
+  } else {
+    lo = (fl.fpCmp(pred, dl & M32, sLo & M32, false) ? M32 : 0) | (fl.fpCmp(pred, dl >> 32, sLo >> 32, false) ? M32 << 32 : 0);
+    hi = (fl.fpCmp(pred, dh & M32, sHi & M32, false) ? M32 : 0) | (fl.fpCmp(pred, dh >> 32, sHi >> 32, false) ? M32 << 32 : 0);
+  }
+  fpFinish();
+  setX(r, lo, hi);
+}
+
+/** 0F 5A: CVTPS2PD, CVTPD2PS (66), CVTSS2SD (F3), CVTSD2SS (F2). */
+function fpCvt5A(p: u32): void {
+  const r = d.modrmReg();
+  const a = xmm(r);
+  switch (p) {
+    case 0: {
+      const v = src64();
+      fpStart();
+      const lo = fl.fpConvert(v & M32, true), hi = fl.fpConvert(v >> 32, true);
+      fpFinish();
+      setX(r, lo, hi);
+      return;
+    }
+    case 1: {
+      srcX(true);
+      fpStart();
+      const lo = fl.fpConvert(sLo, false) | (fl.fpConvert(sHi, false) << 32);
+      fpFinish();
+      setX(r, lo, 0);
+      return;
+    }
+    case 2: {
+      const v = srcScalar(false);
+      fpStart();
+      const x = fl.fpConvert(v, true);
+      fpFinish();
+      store<u64>(a, x);
+      return;
+    }
+  }
+  const v = srcScalar(true);
+  fpStart();
+  const x = fl.fpConvert(v, false);
+  fpFinish();
+  store<u32>(a, <u32>x);
+}
+
+@inline function i32of(v: u64): i64 { return <i64><i32><u32>v; }
+
+/** 0F 5B: CVTDQ2PS, CVTPS2DQ (66), CVTTPS2DQ (F3). */
+function fpCvt5B(p: u32): void {
+  if (p == 3) raiseUD();
+  const r = d.modrmReg();
+  srcX(true);
+  fpStart();
+  let lo: u64, hi: u64;
+  if (p == 0) {
+    lo = fl.fpFromInt(i32of(sLo), false) | (fl.fpFromInt(i32of(sLo >> 32), false) << 32);
+    hi = fl.fpFromInt(i32of(sHi), false) | (fl.fpFromInt(i32of(sHi >> 32), false) << 32);
+  } else {
+    const t = p == 2;
+    lo = fl.fpToInt(sLo & M32, false, t, false) | (fl.fpToInt(sLo >> 32, false, t, false) << 32);
+    hi = fl.fpToInt(sHi & M32, false, t, false) | (fl.fpToInt(sHi >> 32, false, t, false) << 32);
+  }
+  fpFinish();
+  setX(r, lo, hi);
+}
+
+/** 0F E6: CVTTPD2DQ (66), CVTDQ2PD (F3), CVTPD2DQ (F2). */
+function fpCvtE6(p: u32): void {
+  if (p == 0) raiseUD();
+  const r = d.modrmReg();
+  if (p == 2) {
+    const v = src64();
+    setX(r, fl.fpFromInt(i32of(v), true), fl.fpFromInt(i32of(v >> 32), true)); // exact
+    return;
+  }
+  srcX(true);
+  fpStart();
+  const t = p == 1;
+  const lo = fl.fpToInt(sLo, true, t, false) | (fl.fpToInt(sHi, true, t, false) << 32);
+  fpFinish();
+  setX(r, lo, 0);
+}
+
+/** 0F 2A: CVTPI2PS, CVTPI2PD (66), CVTSI2SS (F3), CVTSI2SD (F2). */
+function fpCvtFromInt(p: u32): void {
+  const r = d.modrmReg();
+  const a = xmm(r);
+  if (p >= 2) {
+    const dbl = p == 3;
+    const v = readRm(d.rexW() ? 8 : 4);
+    fpStart();
+    const x = fl.fpFromInt(d.rexW() ? <i64>v : i32of(v), dbl);
+    fpFinish();
+    storeScalar(a, dbl, x);
+    return;
+  }
+  // The MMX-register source makes the x87-to-MMX transition; a memory source does not (SDM Vol. 2 CVTPI2PS).
+  const mmSrc = d.eaIsReg();
+  if (mmSrc) pendingX87();
+  const v = mmSrc ? getMm(mmRm()) : readM(8);
+  fpStart();
+  if (p == 0) {
+    const x = fl.fpFromInt(i32of(v), false) | (fl.fpFromInt(i32of(v >> 32), false) << 32);
+    fpFinish();
+    store<u64>(a, x);
+  } else setX(r, fl.fpFromInt(i32of(v), true), fl.fpFromInt(i32of(v >> 32), true));
+  if (mmSrc) enterMmx();
+}
+
+/** 0F 2C/2D: CVTT/CVT PS2PI, PD2PI (66), SS2SI (F3), SD2SI (F2). */
+function fpCvtToInt(trunc: bool, p: u32): void {
+  if (p >= 2) {
+    const dbl = p == 3;
+    const v = srcScalar(dbl);
+    const is64 = d.rexW();
+    fpStart();
+    const x = fl.fpToInt(v, dbl, trunc, is64);
+    fpFinish();
+    setReg(d.modrmReg(), is64 ? 8 : 4, x);
+    return;
+  }
+  pendingX87();
+  let x: u64;
+  if (p == 0) {
+    const v = src64();
+    fpStart();
+    x = fl.fpToInt(v & M32, false, trunc, false) | (fl.fpToInt(v >> 32, false, trunc, false) << 32);
+  } else {
+    srcX(true);
+    fpStart();
+    x = fl.fpToInt(sLo, true, trunc, false) | (fl.fpToInt(sHi, true, trunc, false) << 32);
+  }
+  fpFinish();
+  setMm(mmReg(), x);
 }

@@ -247,9 +247,9 @@ export function wrmsr(): void {
 
 // --- CPUID: exactly the features implemented so far ---
 
-// Leaf 1 EDX: FPU, DE, PSE, TSC, MSR, PAE, CX8, APIC, SEP, PGE, CMOV, PAT, PSE-36. (The local
-// APIC is the machine's device, reached through host MSRs and MMIO.)
-const CPUID1_EDX: u32 = 1 | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 17);
+// Leaf 1 EDX: FPU, DE, PSE, TSC, MSR, PAE, CX8, APIC, SEP, PGE, CMOV, PAT, PSE-36, CLFSH, MMX,
+// FXSR, SSE, SSE2. (The local APIC is the machine's device, reached through host MSRs and MMIO.)
+const CPUID1_EDX: u32 = (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26) | 1 | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 17);
 // Leaf 1 ECX: CMPXCHG16B.
 const CPUID1_ECX: u32 = 1 << 13;
 // Leaf 0x80000001 EDX: SYSCALL, NX, LM; ECX: LAHF/SAHF in 64-bit mode.

@@ -103,6 +103,22 @@ function twoByteMap(): string[] {
     0x15: 'unpckhps Vx,Wx', // 66 unpckhpd
     0x16: 'movhps Vdq,Mq', // mod=3: movlhps Vdq,Uq; 66 movhpd
     0x17: 'movhps Mq,Vq', // 66 movhpd
+    0x2a: 'cvtpi2ps Vps,Qpi', // 66 cvtpi2pd Vpd,Qpi, F3 cvtsi2ss Vss,Ey, F2 cvtsi2sd Vsd,Ey
+    0x2c: 'cvttps2pi Ppi,Wps', // 66 cvttpd2pi Ppi,Wpd, F3 cvttss2si Gy,Wss, F2 cvttsd2si Gy,Wsd
+    0x2d: 'cvtps2pi Ppi,Wps', // 66 cvtpd2pi Qpi,Wpd, F3 cvtss2si Gy,Wss, F2 cvtsd2si Gy,Wsd
+    0x2e: 'ucomiss Vss,Wss', // 66 ucomisd Vsd,Wsd
+    0x2f: 'comiss Vss,Wss', // 66 comisd Vsd,Wsd
+    0x51: 'sqrtps Vps,Wps', // 66 sqrtpd, F3 sqrtss Vss,Wss, F2 sqrtsd Vsd,Wsd
+    0x52: 'rsqrtps Vps,Wps', // F3 rsqrtss Vss,Wss
+    0x53: 'rcpps Vps,Wps', // F3 rcpss Vss,Wss
+    0x58: 'addps Vps,Wps', // 66 addpd, F3 addss, F2 addsd
+    0x59: 'mulps Vps,Wps', // 66 mulpd, F3 mulss, F2 mulsd
+    0x5a: 'cvtps2pd Vpd,Wps', // 66 cvtpd2ps Vps,Wpd, F3 cvtss2sd Vsd,Wss, F2 cvtsd2ss Vss,Wsd
+    0x5b: 'cvtdq2ps Vps,Wdq', // 66 cvtps2dq Vdq,Wps, F3 cvttps2dq Vdq,Wps
+    0x5c: 'subps Vps,Wps', // 66 subpd, F3 subss, F2 subsd
+    0x5d: 'minps Vps,Wps', // 66 minpd, F3 minss, F2 minsd
+    0x5e: 'divps Vps,Wps', // 66 divpd, F3 divss, F2 divsd
+    0x5f: 'maxps Vps,Wps', // 66 maxpd, F3 maxss, F2 maxsd
     0x28: 'movaps Vps,Wps', // 66 movapd
     0x29: 'movaps Wps,Vps', // 66 movapd
     0x2b: 'movntps Mps,Vps', // 66 movntpd
@@ -118,9 +134,11 @@ function twoByteMap(): string[] {
     0xc3: 'movnti My,Gy',
     0xc4: 'pinsrw Pq,Ew,Ib', // 66 Vdq,Ew,Ib
     0xc5: 'pextrw Gd,Nq,Ib', // 66 Gd,Udq,Ib
+    0xc2: 'cmpps Vps,Wps,Ib', // 66 cmppd, F3 cmpss, F2 cmpsd (imm8 = predicate)
     0xc6: 'shufps Vps,Wps,Ib', // 66 shufpd
     0xd6: 'movq Wq,Vq', // 66 only; F3 movq2dq Vdq,Nq, F2 movdq2q Pq,Uq
     0xd7: 'pmovmskb Gd,Nq', // 66 Gd,Ux
+    0xe6: 'cvttpd2dq Vx,Wpd', // the 66 form; F3 cvtdq2pd Vx,Wpd, F2 cvtpd2dq Vx,Wpd; unprefixed #UD
     0xe7: 'movntq Mq,Pq', // 66 movntdq Mx,Vx
   });
   // MMX/SSE2 integer rows 0F 60-6D, 74-76, D1-FE (66: the Vx,Wx forms).

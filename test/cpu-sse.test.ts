@@ -188,3 +188,52 @@ describe('SIMD gates', () => {
     expect(cpu.ram[IMG + 0x200 + 4]).toBe(0);
   });
 });
+
+// SSE/SSE2 floating point: the exception path (SDM Vol. 1 §11.5.1, §11.5.4) and the encodings
+// that stay #UD. Values come from the data area: XMM1 = [rdi+16], XMM2 = [rdi+32], MXCSR at +0x40.
+describe('SIMD floating-point exceptions', () => {
+  const DIVPS = [0x0f, 0x5e, 0xca]; // divps xmm1, xmm2
+  const STMXCSR_44 = [0x0f, 0xae, 0x5f, 0x44]; // stmxcsr [rdi+0x44]
+  const setup = (cpu: Cpu, mxcsr: number) => {
+    const dv = new DataView(cpu.ram.buffer, cpu.ram.byteOffset);
+    for (let i = 0; i < 4; i++) {
+      dv.setFloat32(DATA + 16 + 4 * i, 1 + i, true);
+      dv.setFloat32(DATA + 32 + 4 * i, i === 2 ? 0 : 2, true); // lane 2 divides by zero
+    }
+    dv.setUint32(DATA + 0x40, mxcsr, true);
+    return dv;
+  };
+  const code = [0x0f, 0xae, 0x57, 0x40, ...loadXmm(1), ...loadXmm(2), ...DIVPS, ...STMXCSR_44, 0xf3, 0x0f, 0x7f, 0x4f, 0x50]; // ...; movdqu [rdi+0x50], xmm1
+
+  it('an unmasked exception in one lane raises #XM with CR4.OSXMMEXCPT, leaving the destination unchanged', async () => {
+    const cpu = await cpu64(0x80000031n, 0x620n);
+    setup(cpu, 0x1f80 & ~0x200); // ZM clear
+    expect(run(cpu, code)).toBe(19);
+    const x = new DataView(cpu.ram.buffer, cpu.ram.byteOffset);
+    // The fault left XMM1 as loaded; MXCSR has ZE set.
+    expect(run(cpu, [...STMXCSR_44, 0xf3, 0x0f, 0x7f, 0x4f, 0x50])).toBe(-1);
+    expect(x.getUint32(DATA + 0x44, true)).toBe((0x1f80 & ~0x200) | 4);
+    expect(x.getFloat32(DATA + 0x50, true)).toBe(1);
+    expect(x.getFloat32(DATA + 0x58, true)).toBe(3);
+  });
+  it('the same exception is #UD with CR4.OSXMMEXCPT clear', async () => {
+    const cpu = await cpu64(0x80000031n, 0x220n);
+    setup(cpu, 0x1f80 & ~0x200);
+    expect(run(cpu, code)).toBe(6);
+  });
+  it('masked: the default results and the flags', async () => {
+    const cpu = await cpu64(0x80000031n, 0x620n);
+    const dv = setup(cpu, 0x1f80);
+    expect(run(cpu, code)).toBe(-1);
+    expect(dv.getUint32(DATA + 0x44, true)).toBe(0x1f80 | 4); // ZE only: the other quotients are exact
+    expect([0, 4, 8, 12].map((o) => dv.getFloat32(DATA + 0x50 + o, true))).toEqual([0.5, 1, Infinity, 2]);
+  });
+  it('encodings without an SSE/SSE2 form are #UD', async () => {
+    const cpu = await cpu64();
+    expect(run(cpu, [0x0f, 0xe6, 0xca])).toBe(6); // E6 without a prefix
+    expect(run(cpu, [0xf2, 0x0f, 0x52, 0xca])).toBe(6); // RSQRTSD does not exist
+    expect(run(cpu, [0x66, 0x0f, 0x53, 0xca])).toBe(6); // RCPPD does not exist
+    expect(run(cpu, [0xf2, 0x0f, 0x5b, 0xca])).toBe(6);
+    expect(run(cpu, [0xf3, 0x0f, 0x2e, 0xca])).toBe(6);
+  });
+});
