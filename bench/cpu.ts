@@ -13,6 +13,8 @@ interface Loop {
   /** Instructions retired per iteration of the loop body. */
   perIteration: number;
   body: string;
+  /** Run once before the loop (not timed per iteration). */
+  setup?: string;
 }
 
 // Each body runs with ECX = iteration count, ESI/EDI pointing at two 64 KiB buffers.
@@ -76,6 +78,31 @@ const LOOPS: Loop[] = [
     .text
     9:`,
   },
+  {
+    name: 'fpu/sse',
+    // A checksum over a buffer with SSE2 integer adds and an x87 running sum.
+    perIteration: 8,
+    setup: `mov %cr4, %eax
+      or $0x600, %eax
+      mov %eax, %cr4
+      mov %cr0, %eax
+      and $~4, %eax
+      or $2, %eax
+      mov %eax, %cr0
+      fninit
+      fld1
+      fldz
+      pxor %xmm0, %xmm0
+      xor %ebx, %ebx`,
+    body: `1: movdqu (%esi,%ebx), %xmm1
+      paddd %xmm1, %xmm0
+      pxor %xmm0, %xmm2
+      fadd %st(1), %st
+      add $16, %ebx
+      and $0xfff0, %ebx
+      dec %ecx
+      jnz 1b`,
+  },
 ];
 
 function kernelSource(loop: Loop, iterations: number): string {
@@ -91,6 +118,7 @@ _start:
   xor %eax, %eax
   xor %ebx, %ebx
   xor %edx, %edx
+  ${loop.setup ?? ''}
   mov $${iterations}, %ecx
   ${loop.body}
   mov $0x10, %al
