@@ -3,7 +3,9 @@ import type { BlockNode } from '../driver.ts';
 import { combineBackingPath, openImage } from '../open.ts';
 import { compressionName } from '../qcow2/compression.ts';
 import { Qcow2Node } from '../qcow2/qcow2.ts';
+import { readSnapshots, type Snapshot } from '../qcow2/snapshot.ts';
 import { prettyJson, type Json } from './json.ts';
+import { snapshotHeader, snapshotRow } from './snapshot.ts';
 import { humanSize } from './size.ts';
 
 export interface ImageInfo {
@@ -16,6 +18,7 @@ export interface ImageInfo {
   fullBackingFilename?: string;
   backingFormat?: string;
   dirty: boolean;
+  snapshots: Snapshot[];
   qcow2?: {
     compat: string;
     compressionType: string;
@@ -33,10 +36,12 @@ export async function collectInfo(node: BlockNode, filename: string): Promise<Im
     virtualSize: node.length(),
     actualSize: await node.allocatedSize(),
     dirty: false,
+    snapshots: [],
   };
   if (node instanceof Qcow2Node) {
     const h = node.header;
     info.clusterSize = node.cs;
+    info.snapshots = await readSnapshots(node);
     info.dirty = node.dirty;
     if (h.backingFile !== null) {
       info.backingFilename = h.backingFile;
@@ -71,6 +76,7 @@ export function infoHuman(i: ImageInfo): string {
     lines.push(`backing file: ${i.backingFilename}${actual}`);
   }
   if (i.backingFormat !== undefined) lines.push(`backing file format: ${i.backingFormat}`);
+  if (i.snapshots.length > 0) lines.push('Snapshot list:', snapshotHeader(), ...i.snapshots.map(snapshotRow));
   const q = i.qcow2;
   if (q) {
     lines.push('Format specific information:', `    compat: ${q.compat}`, `    compression type: ${q.compressionType}`);
@@ -86,6 +92,7 @@ export function infoHuman(i: ImageInfo): string {
 export function infoObject(i: ImageInfo): { [k: string]: Json } {
   const o: { [k: string]: Json } = {};
   if (i.backingFormat !== undefined) o['backing-filename-format'] = i.backingFormat;
+  if (i.snapshots.length > 0) o['snapshots'] = i.snapshots.map(snapshotObject);
   o['virtual-size'] = i.virtualSize;
   o['filename'] = i.filename;
   if (i.clusterSize !== undefined) o['cluster-size'] = i.clusterSize;
@@ -103,6 +110,20 @@ export function infoObject(i: ImageInfo): { [k: string]: Json } {
   if (i.fullBackingFilename !== undefined) o['full-backing-filename'] = i.fullBackingFilename;
   if (i.backingFilename !== undefined) o['backing-filename'] = i.backingFilename;
   o['dirty-flag'] = i.dirty;
+  return o;
+}
+
+/** One snapshot as qemu's SnapshotInfo (icount only when recorded). */
+function snapshotObject(sn: Snapshot): { [k: string]: Json } {
+  const o: { [k: string]: Json } = {};
+  if (sn.icount !== -1n) o['icount'] = Number(sn.icount);
+  o['vm-clock-nsec'] = Number(sn.vmClockNsec % 1_000_000_000n);
+  o['name'] = sn.name;
+  o['date-sec'] = sn.dateSec;
+  o['date-nsec'] = sn.dateNsec;
+  o['vm-clock-sec'] = Number(sn.vmClockNsec / 1_000_000_000n);
+  o['id'] = sn.id;
+  o['vm-state-size'] = sn.vmStateSize;
   return o;
 }
 

@@ -1,4 +1,4 @@
-// tsemu-img: the qemu-img work-alike. Commands so far: create, info, check, map, compare, convert.
+// tsemu-img: the qemu-img work-alike. Commands so far: create, info, check, map, compare, convert, snapshot.
 import { CreateError, createImage, type CreateRequest } from './create.ts';
 import type { BlockNode } from '../driver.ts';
 import { openImage } from '../open.ts';
@@ -9,6 +9,7 @@ import { mapImage, MapError } from './map.ts';
 import { Progress } from './progress.ts';
 import { formatInfo, infoChain } from './info.ts';
 import { parseSize } from './size.ts';
+import { runSnapshot, type SnapshotAction } from './snapshot.ts';
 
 const PROG = 'tsemu-img';
 
@@ -273,6 +274,25 @@ async function cmdConvert(argv: string[]): Promise<number> {
   );
 }
 
+async function cmdSnapshot(argv: string[]): Promise<number> {
+  const p = getopt(argv, 'acd', 'lhqU', ['object'], ['help', 'image-opts', 'force-share']);
+  if (p.opts.has('-h') || p.opts.has('--help')) return help();
+  if (p.opts.has('--image-opts')) throw new UsageError('--image-opts is not supported yet');
+  let action: SnapshotAction | null = null;
+  for (const [k, vs] of p.opts) {
+    const kind = k === '-l' ? 'list' : k === '-c' ? 'create' : k === '-a' ? 'apply' : k === '-d' ? 'delete' : null;
+    if (kind === null) continue;
+    if (action !== null || vs.length > 1) throw new UsageError("Cannot mix '-l', '-a', '-c', '-d'");
+    action = kind === 'list' ? { kind } : { kind, name: vs[0]! };
+  }
+  if (p.args.length !== 1) throw new UsageError('Expecting one image file name');
+  if ((p.opts.has('-U') || p.opts.has('--force-share')) && action !== null && action.kind !== 'list') {
+    process.stderr.write(`${PROG}: Could not open '${p.args[0]}': force-share=on can only be used with read-only images\n`);
+    return 1;
+  }
+  return runSnapshot(p.args[0]!, undefined, action, stdio, PROG);
+}
+
 function help(): number {
   process.stdout.write(
     `usage: ${PROG} [standard options] command [command options]\n` +
@@ -283,6 +303,7 @@ function help(): number {
       '  convert [-c] [-p] [-q] [-n] [-f fmt] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-S sparse_size] filename [filename2 [...]] output_filename\n' +
       '  create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]\n' +
       '  info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename\n' +
+      '  snapshot [-q] [-l | -a snapshot | -c snapshot | -d snapshot] [-U] filename\n' +
       '  map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename\n\n' +
       'Supported formats: file qcow2 raw\n',
   );
@@ -304,6 +325,7 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'map') return await cmdMap(rest);
     if (cmd === 'compare') return await cmdCompare(rest);
     if (cmd === 'convert') return await cmdConvert(rest);
+    if (cmd === 'snapshot') return await cmdSnapshot(rest);
     if (cmd.startsWith('-')) throw new UsageError(`unrecognized option '${cmd}'`);
     process.stderr.write(`${PROG}: Command not found: ${cmd}\nTry '${PROG} --help' for more information\n`);
     return 1;

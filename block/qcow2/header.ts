@@ -23,6 +23,8 @@ export const EXT_DATA_FILE = 0x44415441;
 
 /** Byte offsets of header fields that are rewritten in place. */
 export const FIELD_SIZE = 24;
+export const FIELD_L1 = 36; // l1_size (4) + l1_table_offset (8)
+export const FIELD_TABLES = 36; // l1_size .. snapshots_offset: 36 bytes rewritten in one write
 export const FIELD_REFTABLE = 48; // refcount_table_offset (8) + refcount_table_clusters (4)
 export const FIELD_INCOMPAT = 72;
 export const FIELD_AUTOCLEAR = 88;

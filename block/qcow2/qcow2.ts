@@ -19,7 +19,7 @@ import {
   INCOMPAT_EXTL2,
   unknownIncompatibleMessage,
 } from './features.ts';
-import { FIELD_AUTOCLEAR, FIELD_SIZE, HEADER_PROBE_BYTES, MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, parseHeader, type Qcow2Header } from './header.ts';
+import { FIELD_AUTOCLEAR, FIELD_L1, FIELD_SIZE, MAX_L1_BYTES, HEADER_PROBE_BYTES, MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, parseHeader, type Qcow2Header } from './header.ts';
 import { decodeL2Entry, encodeCompressedL2Entry, encodeL2Entry, type L2Entry, type L2Layout } from './l2-entry.ts';
 import { Mutex } from './mutex.ts';
 import { Refcounts } from './refcount.ts';
@@ -45,6 +45,26 @@ interface Run {
   entry: L2Entry | null;
 }
 
+/** What snapshot.ts works with while it holds the node's lock (everything flushed). */
+export interface Qcow2Internals {
+  file: BlockNode;
+  header: Qcow2Header;
+  cs: number;
+  l2Entries: number;
+  layout: L2Layout;
+  rc: Refcounts;
+  /** Active L1 entries: L2 table offsets and their OFLAG_COPIED bits. */
+  l1: readonly number[];
+  l1Copied: readonly boolean[];
+  /** Re-reads the active L1 table and refcounts after the header was switched. */
+  reload(): Promise<void>;
+  /** Grows the active L1 table to at least `entries` entries (header switched atomically). */
+  growL1(entries: number): Promise<void>;
+  /** Discards guest clusters [first, end) of the active table (VM state area included). */
+  discardClusters(first: number, end: number): Promise<void>;
+  flush(): Promise<void>;
+}
+
 export interface Qcow2OpenOptions {
   readOnly: boolean;
   /** Where the repair of a dirty image reports, line by line (default: stderr, as qemu). */
@@ -60,8 +80,8 @@ export class Qcow2Node implements BlockNode {
   readonly layout: L2Layout;
   private readonly l2Entries: number;
   private readonly scSize: number;
-  private readonly l1: number[];
-  private readonly l1Copied: boolean[];
+  private l1: number[];
+  private l1Copied: boolean[];
   private readonly l1Dirty = new Set<number>();
   private readonly l2: TableCache;
   private refcounts: Refcounts | null = null;
@@ -81,18 +101,25 @@ export class Qcow2Node implements BlockNode {
     this.layout = { clusterBits: h.clusterBits, extended, subclusters: extended ? 32 : 1 };
     this.l2Entries = this.cs / (extended ? 16 : 8);
     this.scSize = this.cs / this.layout.subclusters;
+    this.l1 = [];
+    this.l1Copied = [];
+    this.setL1(l1Raw);
+    const tables = Math.max(4, Math.min(h.l1Size, Math.floor(CACHE_BYTES / this.cs)));
+    this.l2 = new TableCache(file, this.cs, tables, () => this.refcountsDurable());
+  }
+
+  private setL1(l1Raw: Uint8Array): void {
+    const n = l1Raw.length / 8;
     const dv = new DataView(l1Raw.buffer, l1Raw.byteOffset, l1Raw.byteLength);
-    this.l1 = new Array(h.l1Size);
-    this.l1Copied = new Array(h.l1Size);
-    for (let i = 0; i < h.l1Size; i++) {
+    this.l1 = new Array(n);
+    this.l1Copied = new Array(n);
+    for (let i = 0; i < n; i++) {
       // L1 entry: bits 9-55 offset, bit 63 "refcount is exactly one".
       const hi = dv.getUint32(i * 8);
       const lo = dv.getUint32(i * 8 + 4);
       this.l1[i] = (hi & 0x00ffffff) * 0x100000000 + ((lo & ~0x1ff) >>> 0);
       this.l1Copied[i] = (hi & 0x80000000) !== 0;
     }
-    const tables = Math.max(4, Math.min(h.l1Size, Math.floor(CACHE_BYTES / this.cs)));
-    this.l2 = new TableCache(file, this.cs, tables, () => this.refcountsDurable());
   }
 
   static async open(file: BlockNode, opts: Qcow2OpenOptions): Promise<Qcow2Node> {
@@ -335,6 +362,139 @@ export class Qcow2Node implements BlockNode {
     }
   }
 
+  // ---- snapshots and VM state (see snapshot.ts) ----
+
+  /** Runs `fn` under the request lock once everything written so far is durable. */
+  exclusive<T>(fn: (a: Qcow2Internals) => Promise<T>): Promise<T> {
+    return this.lock.run(async () => {
+      if (this.readOnly || !this.refcounts) throw new BlockError('node is read-only', 'EROFS');
+      await this.flushLocked();
+      const self = this;
+      const a: Qcow2Internals = {
+        file: this.file,
+        header: this.header,
+        cs: this.cs,
+        l2Entries: this.l2Entries,
+        layout: this.layout,
+        get rc() {
+          return self.rc();
+        },
+        get l1() {
+          return self.l1;
+        },
+        get l1Copied() {
+          return self.l1Copied;
+        },
+        reload: () => this.reloadLocked(),
+        growL1: (entries) => this.growL1Locked(entries),
+        discardClusters: async (first, end) => {
+          for (let g = first; g < end; g++) await this.discardCluster(g);
+        },
+        flush: () => this.flushLocked(),
+      };
+      return fn(a);
+    });
+  }
+
+  /** Guest offset where the VM state starts: the first L1 entry past the virtual disk. */
+  vmStateOffset(): number {
+    const span = this.cs * this.l2Entries;
+    return Math.ceil(this.header.size / span) * span;
+  }
+
+  private checkVmState(pos: number, length: number): number {
+    if (!Number.isSafeInteger(pos) || !Number.isSafeInteger(length) || pos < 0 || length < 0) {
+      throw new BlockError(`invalid VM state request: offset ${pos}, length ${length}`);
+    }
+    const end = this.vmStateOffset() + pos + length;
+    const entries = Math.ceil(end / (this.cs * this.l2Entries));
+    if (entries * 8 > MAX_L1_BYTES) throw new BlockError('VM state too large for the L1 table', 'EFBIG');
+    return entries;
+  }
+
+  /** Reads VM state bytes (what savevm stored past the end of the disk); unwritten parts read as zeroes. */
+  readVmState(pos: number, buf: Uint8Array): Promise<void> {
+    this.checkVmState(pos, buf.length);
+    return this.lock.run(() => this.readLocked(this.vmStateOffset() + pos, buf));
+  }
+
+  /** Writes VM state bytes into the active image, past the end of the virtual disk. */
+  writeVmState(pos: number, data: Uint8Array): Promise<void> {
+    const entries = this.checkVmState(pos, data.length);
+    if (this.readOnly) return Promise.reject(new BlockError('node is read-only', 'EROFS'));
+    return this.lock.run(async () => {
+      if (entries > this.l1.length) await this.growL1Locked(entries);
+      const offset = this.vmStateOffset() + pos;
+      let done = 0;
+      while (done < data.length) {
+        const off = offset + done;
+        const n = Math.min(data.length - done, this.cs - (off % this.cs));
+        await this.writeInCluster(off, data.subarray(done, done + n));
+        done += n;
+      }
+    });
+  }
+
+  private async reloadLocked(): Promise<void> {
+    const h = this.header;
+    const raw = new Uint8Array(h.l1Size * 8);
+    await this.file.read(h.l1TableOffset, raw);
+    this.setL1(raw);
+    this.l1Dirty.clear();
+    this.l2.clear();
+    this.lastCompressed = null;
+    this.refcounts = await Refcounts.load(
+      this.file,
+      h.clusterBits,
+      h.refcountOrder,
+      h.refcountTableOffset,
+      h.refcountTableClusters,
+      Math.max(4, Math.floor(CACHE_BYTES / 4 / this.cs)),
+    );
+  }
+
+  /**
+   * Moves the active L1 table to a larger copy: the copy and its refcounts are durable before
+   * one header write (l1_size and l1_table_offset together) names it; the old table is freed after.
+   */
+  private async growL1Locked(entries: number): Promise<void> {
+    if (entries <= this.l1.length) return;
+    if (entries * 8 > MAX_L1_BYTES) throw new BlockError('Active L1 table too large', 'EFBIG');
+    await this.flushLocked();
+    const rc = this.rc();
+    const cs = this.cs;
+    const clusters = Math.ceil((entries * 8) / cs);
+    const off = await rc.allocate(clusters);
+    await rc.writeBack();
+    const raw = new Uint8Array(clusters * cs);
+    const dv = new DataView(raw.buffer);
+    for (let i = 0; i < this.l1.length; i++) {
+      setU64(dv, i * 8, this.l1[i]!);
+      if (this.l1Copied[i]) dv.setUint32(i * 8, dv.getUint32(i * 8) | 0x80000000);
+    }
+    await this.file.write(off, raw);
+    await this.file.flush();
+    const hdr = new Uint8Array(12);
+    const hdv = new DataView(hdr.buffer);
+    hdv.setUint32(0, entries);
+    setU64(hdv, 4, off);
+    await this.file.write(FIELD_L1, hdr);
+    await this.file.flush();
+    const old = this.header.l1TableOffset;
+    const oldClusters = Math.ceil((this.header.l1Size * 8) / cs);
+    this.header.l1Size = entries;
+    this.header.l1TableOffset = off;
+    while (this.l1.length < entries) {
+      this.l1.push(0);
+      this.l1Copied.push(false);
+    }
+    if (old !== 0) {
+      for (let k = 0; k < oldClusters; k++) await rc.adjust(old / cs + k, -1);
+      await rc.writeBack();
+      await this.file.flush();
+    }
+  }
+
   // ---- mapping ----
 
   private where(l1i: number, l2i: number): string {
@@ -435,7 +595,8 @@ export class Qcow2Node implements BlockNode {
     // "If there is no backing file or the backing file is smaller than the image, they shall
     // read zeros for all parts that are not covered by the backing file."
     const b = this.backing;
-    const covered = b ? Math.max(0, Math.min(chunk.length, b.length() - offset)) : 0;
+    // The VM state area past the virtual disk never shows the backing file.
+    const covered = b ? Math.max(0, Math.min(chunk.length, b.length() - offset, this.header.size - offset)) : 0;
     if (covered > 0) await b!.read(offset, chunk.subarray(0, covered));
     chunk.fill(0, covered);
   }
@@ -647,7 +808,7 @@ export class Qcow2Node implements BlockNode {
 
   private async discardCluster(g: number): Promise<void> {
     const l1i = Math.floor(g / this.l2Entries);
-    if (this.l1[l1i] === 0) return;
+    if (l1i >= this.l1.length || this.l1[l1i] === 0) return;
     const l2i = g - l1i * this.l2Entries;
     const cur = decodeL2Entry((await this.l2Table(l1i)).dv, l2i, this.layout, this.where(l1i, l2i));
     const hasBacking = this.header.backingFile !== null;

@@ -64,6 +64,16 @@ export class Refcounts {
     return { offset: this.tableOffset, clusters: this.tableClusters };
   }
 
+  /** Offsets of the refcount blocks by refcount table index (0: none). */
+  get blockOffsets(): readonly number[] {
+    return this.table;
+  }
+
+  /** A copy of refcount block `t` as it stands in memory (dirty changes included). */
+  async blockContent(t: number): Promise<Uint8Array> {
+    return (await this.block(t)).buf.slice();
+  }
+
   /** Refcount of host cluster `idx` (0 where no refcount block exists). */
   async get(idx: number): Promise<number> {
     const t = Math.floor(idx / this.perBlock);

@@ -54,6 +54,11 @@ export class TableCache {
     this.tables.delete(offset);
   }
 
+  /** Forgets every table (the caller made them durable or stale). */
+  clear(): void {
+    this.tables.clear();
+  }
+
   hasDirty(): boolean {
     for (const t of this.tables.values()) if (t.dirty) return true;
     return false;
