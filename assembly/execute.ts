@@ -30,6 +30,9 @@ import { hostPortRead, hostPortWrite } from "./host";
 import { executeFast, H_ALU_RR32 } from "./fastpath";
 import { executeX87, fwait } from "./x87";
 import { executeSse } from "./sse";
+import { popcntOp, zeroCountOp, movbeOp, crc32Op } from "./bitcount";
+import { randomOp } from "./random";
+import { xsaveGroup } from "./xsave";
 
 @inline function sext(v: u64, size: u32): u64 {
   const s: u64 = 64 - ((<u64>size) << 3);
@@ -732,7 +735,9 @@ function executeTwoByte(op: u32): void {
     case 0x1b7: writeG(osz, readE(2)); break;
     case 0x1be: writeG(osz, sext(readE(1), 1)); break;
     case 0x1bf: writeG(osz, sext(readE(2), 2)); break;
-    case 0x1bc: case 0x1bd: { // BSF, BSR
+    case 0x1b8: popcntOp(); break;
+    case 0x1bc: case 0x1bd: { // BSF, BSR; with F3: TZCNT, LZCNT (bitcount.ts)
+      if (d.repPrefix() == 0xf3) { zeroCountOp(op == 0x1bd); break; }
       const v = readE(osz);
       const f = getEflags() & F_ARITH & ~F_ZF;
       if (v == 0) { setArith(f | F_ZF); break; } // destination unchanged
@@ -753,6 +758,7 @@ function executeTwoByte(op: u32): void {
     case 0x1c7: {
       const n = d.modrmReg() & 7;
       if (n == 1) cmpxchg8b16b();
+      else if (n >= 6) randomOp(); // RDRAND, RDSEED
       else raiseUD();
       break;
     }
@@ -763,6 +769,13 @@ function executeTwoByte(op: u32): void {
       else st.setReg16(r, 0); // BSWAP of a 16-bit register is undefined; zero like common hardware
       break;
     }
+    case 0x1ae: // group 15: XSAVE, XRSTOR, XSAVEOPT here; the rest in sse.ts
+      if (!xsaveGroup()) executeSse(op);
+      break;
+    case 0x2f0: case 0x2f1: // F2: CRC32; otherwise MOVBE (load F0, store F1)
+      if (d.repPrefix() == 0xf2) crc32Op(op == 0x2f1);
+      else movbeOp(op == 0x2f1);
+      break;
     default:
       // MMX, SSE and friends, group 15 (FXSAVE, LDMXCSR, fences), the 0F 38 / 0F 3A maps.
       executeSse(op);

@@ -51,6 +51,7 @@ export function reset(): void {
   st.tripleFault = false;
   resetDebugRegisters();
   resetFpu();
+  st.xcr0 = 1; // XCR0 after RESET: x87 only (SDM Vol. 1 §13.3)
   flushTlb(true);
   invalidateDecoded();
   modeChanged();
@@ -223,3 +224,6 @@ export function invalidateDecodedCode(): void { invalidateDecoded(); }
 
 /** Virtual time for the TSC (nanoseconds; the TSC runs at 1 GHz of virtual time). */
 export function setVirtualTime(ns: u64): void { syncTsc(ns); }
+
+/** Seed of RDRAND/RDSEED's deterministic generator (random.ts). */
+export { setRandomSeed } from "./random";

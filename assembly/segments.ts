@@ -14,6 +14,7 @@ import {
 import { getEflags, setArith, sizeMask } from "./flags";
 import { F_ZF, F_ARITH } from "./state";
 import { movToCr0Value } from "./system";
+import { xgetbv, xsetbv } from "./xsave";
 
 function requireProtected(): void {
   if (mode == MODE_REAL || mode == MODE_V86) raiseUD();
@@ -149,7 +150,8 @@ export function groupSeven(): void {
       case 0x08: case 0x09: // MONITOR, MWAIT: hints
         requireCpl0();
         return;
-      case 0x10: // XGETBV: no XSAVE yet
+      case 0x10: xgetbv(); return; // 0F 01 D0
+      case 0x11: xsetbv(); return; // 0F 01 D1
       default:
         if (reg == 4) { setReg(d.modrmRm(), d.osz(), st.cr0 & sizeMask(d.osz())); return; } // SMSW r
         if (reg == 6) { lmsw(<u32>getReg(d.modrmRm(), 2)); return; }

@@ -459,3 +459,60 @@ export function fpApprox(rsqrt: bool, v: u64): u64 {
   if (((bits >> 23) & 0xff) == 0) return <u64>(bits & 0x80000000);
   return <u64>bits;
 }
+
+// --- SSE4.1 ROUNDPS/ROUNDPD/ROUNDSS/ROUNDSD ---
+
+/**
+ * Round to an integral value in the same format (SDM Vol. 2 ROUNDPD, Table 4-18): imm8[1:0] is
+ * the rounding mode (0 nearest-even, 1 down, 2 up, 3 toward zero) unless imm8[2] selects
+ * MXCSR.RC; imm8[3] suppresses the precision exception. Only IE (an SNaN source, which is
+ * returned quieted) and PE can be signalled; zeros and infinities pass through, a denormal
+ * source is a zero under DAZ, and a zero result keeps the source's sign.
+ */
+export function fpRound(v: u64, dbl: bool, imm: u32): u64 {
+  unpackA(v, dbl);
+  if (isNan(aK)) {
+    if (aK == K_SNAN) pre |= IE;
+    return quiet(v, dbl);
+  }
+  if (aK == K_INF) return v;
+  if (aK == K_ZERO) return signed(aS, dbl);
+  if (aE >= <i32>mbits(dbl)) return v; // no fraction bits left
+  const mode = (imm & 4) != 0 ? rc : imm & 3;
+  const sh = 62 - aE; // at least 10: the fraction bits of aM
+  let q: u64 = 0;
+  let up = false;
+  let inexact = true;
+  if (sh >= 64) up = (mode == 1 && aS != 0) || (mode == 2 && aS == 0); // |v| < 2^-1: only directed rounding reaches 1
+  else {
+    q = aM >> <u64>sh;
+    const rem = aM & ((<u64>1 << <u64>sh) - 1);
+    inexact = rem != 0;
+    up = roundsUp(q, rem, <u64>sh, aS, mode);
+  }
+  if (up) q++;
+  if (inexact && (imm & 8) == 0) post |= PE;
+  if (q == 0) return signed(aS, dbl);
+  return roundPack(aS, 62, q, dbl);
+}
+
+/**
+ * Multi-step operations (DPPS, DPPD): end one step. Its flags are committed as for a whole
+ * instruction (an unmasked pre-computation condition drops the step's post-computation flags);
+ * true if an unmasked condition stops the instruction there (host-verified: later steps then
+ * flag nothing). The flags so far are kept in `pre` for the final commit, `post` is cleared.
+ */
+let stagedFlags: u32 = 0;
+export function fpStepEnd(first: bool): bool {
+  let f = pre;
+  if (unmasked(pre) == 0) f |= post;
+  stagedFlags = (first ? 0 : stagedFlags) | f;
+  pre = 0;
+  post = 0;
+  return unmasked(f) != 0;
+}
+/** After the last step (or the one that stopped): all committed flags into `pre` for fpFinish. */
+export function fpStepsDone(): void {
+  pre = stagedFlags;
+  post = 0;
+}

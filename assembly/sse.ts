@@ -3,8 +3,8 @@
 // FPU_STATE (layout.ts); the MMX registers alias the mantissas of the x87 registers there.
 // Implemented: the state instructions, data movement and packed-integer/logical operations of
 // MMX, SSE and SSE2, and the SSE/SSE2 floating-point arithmetic, compares and conversions
-// (executeSseFloat below; the numeric core is sse-float.ts). Not yet: SSE3 and later (those
-// encodings stay #UD).
+// (executeSseFloat below; the numeric core is sse-float.ts), and SSE3 (ADDSUB/HADD/HSUB, the
+// MOVxDUP moves, LDDQU). The 0F 38 / 0F 3A maps (SSSE3, SSE4.1) are in sse4.ts and sse-ssse3.ts.
 import * as d from "./decode";
 import * as st from "./state";
 import { CR0_EM, CR0_TS, CR4_OSFXSR, CR4_OSXMMEXCPT, mode, MODE_LONG, FS, segBase } from "./state";
@@ -15,6 +15,7 @@ import { FPU_STATE } from "./layout";
 import { chunkOp, handled, shiftChunk, interleave, packChunk, shufWords, byteSigns } from "./sse-int";
 import * as fl from "./sse-float";
 import { setArith } from "./flags";
+import { executeThreeByte } from "./sse4";
 
 const A_FSW: u32 = FPU_STATE + 2;
 const A_FTW: u32 = FPU_STATE + 4;
@@ -32,34 +33,34 @@ const ROTATE: usize = memory.data(128, 16);
 // --- gates (SDM Vol. 3A §2.5 Table 2-2; Vol. 1 §11.6.1 Table 11-1, §9.6.x) ---
 
 /** SSE/SSE2 forms: CR0.EM or CR4.OSFXSR clear -> #UD, CR0.TS -> #NM. */
-function gateSse(): void {
+export function gateSse(): void {
   if ((st.cr0 & CR0_EM) != 0 || (st.cr4 & CR4_OSFXSR) == 0) raiseUD();
   if ((st.cr0 & CR0_TS) != 0) raise(EXC_NM, -1);
 }
 /** MMX forms: CR0.EM -> #UD, CR0.TS -> #NM, a pending unmasked x87 exception (FSW.ES) -> #MF. */
-function gateMmx(): void {
+export function gateMmx(): void {
   if ((st.cr0 & CR0_EM) != 0) raiseUD();
   if ((st.cr0 & CR0_TS) != 0) raise(EXC_NM, -1);
   pendingX87();
 }
-@inline function pendingX87(): void {
+@inline export function pendingX87(): void {
   if ((<u32>load<u16>(A_FSW) & 0x80) != 0) raise(EXC_MF, -1);
 }
 
 // --- registers ---
 
-@inline function xmm(r: u32): u32 { return A_XMM + (r << 4); }
+@inline export function xmm(r: u32): u32 { return A_XMM + (r << 4); }
 @inline function top(): u32 { return (<u32>load<u16>(A_FSW) >> 11) & 7; }
 /** MMi is physical x87 register i; the slots at A_ST hold ST(0)..ST(7), so it sits at slot i - TOP. */
 @inline function mmAddr(i: u32): u32 { return A_ST + (((i - top()) & 7) << 4); }
-@inline function getMm(i: u32): u64 { return load<u64>(mmAddr(i)); }
+@inline export function getMm(i: u32): u64 { return load<u64>(mmAddr(i)); }
 
 /**
  * The x87-to-MMX transition that every MMX instruction makes once it cannot fault any more
  * (SDM Vol. 1 §9.5.1, Table 9-1): TOP = 0 and every tag valid. The slots are rotated so that
  * slot i keeps physical register i once TOP is 0.
  */
-function enterMmx(): void {
+export function enterMmx(): void {
   const t = top();
   if (t != 0) {
     memory.copy(ROTATE, A_ST, 128);
@@ -69,14 +70,14 @@ function enterMmx(): void {
   store<u8>(A_FTW, 0xff);
 }
 /** An MMX register write also sets the exponent and sign field of the x87 register to all ones (§9.5.1). */
-function setMm(i: u32, v: u64): void {
+export function setMm(i: u32, v: u64): void {
   enterMmx();
   store<u64>(A_ST + (i << 4), v);
   store<u16>(A_ST + (i << 4) + 8, 0xffff);
 }
 /** MMX ModRM fields ignore REX.R and REX.B (SDM Vol. 2 §2.2.1.7). */
-@inline function mmReg(): u32 { return (d.modrm() >> 3) & 7; }
-@inline function mmRm(): u32 { return d.modrm() & 7; }
+@inline export function mmReg(): u32 { return (d.modrm() >> 3) & 7; }
+@inline export function mmRm(): u32 { return d.modrm() & 7; }
 
 // --- memory operands ---
 
@@ -102,10 +103,10 @@ function memLin(size: u32, write: bool, aligned: bool): u64 {
 @inline function plus8(lin: u64): u64 { return mode == MODE_LONG ? lin + 8 : (lin + 8) & 0xffffffff; }
 
 // Operands of the current instruction (locals of the executor, kept global to avoid allocation).
-let sLo: u64 = 0;
-let sHi: u64 = 0;
+export let sLo: u64 = 0;
+export let sHi: u64 = 0;
 
-function readM128(aligned: bool): void {
+export function readM128(aligned: bool): void {
   const lin = memLin(16, false, aligned);
   sLo = readLin64(lin);
   sHi = readLin64(plus8(lin));
@@ -116,11 +117,11 @@ function writeM128(aligned: bool, lo: u64, hi: u64): void {
   writeLin64(lin, lo);
   writeLin64(plus8(lin), hi);
 }
-@inline function readM(size: u32): u64 { return readLin(memLin(size, false, false), size); }
-@inline function writeM(size: u32, v: u64): void { writeLin(memLin(size, true, false), size, v); }
+@inline export function readM(size: u32): u64 { return readLin(memLin(size, false, false), size); }
+@inline export function writeM(size: u32, v: u64): void { writeLin(memLin(size, true, false), size, v); }
 
 /** Source XMM operand (register or m128) into sLo/sHi. */
-function srcX(aligned: bool): void {
+export function srcX(aligned: bool): void {
   if (d.eaIsReg()) {
     const a = xmm(d.modrmRm());
     sLo = load<u64>(a);
@@ -128,10 +129,10 @@ function srcX(aligned: bool): void {
   } else readM128(aligned);
 }
 /** Source MMX operand (register or m64). */
-function srcM(): u64 {
+export function srcM(): u64 {
   return d.eaIsReg() ? getMm(mmRm()) : readM(8);
 }
-@inline function setX(r: u32, lo: u64, hi: u64): void {
+@inline export function setX(r: u32, lo: u64, hi: u64): void {
   store<u64>(xmm(r), lo);
   store<u64>(xmm(r) + 8, hi);
 }
@@ -148,7 +149,7 @@ function prefixClass(): u32 {
 
 /** Opcodes whose unprefixed form works on MMX registers. */
 function mmxOpcode(op: u32): bool {
-  return (op >= 0x160 && op <= 0x17f && op != 0x177) || op == 0x1c4 || op == 0x1c5 || op == 0x1e7 ||
+  return (op >= 0x160 && op <= 0x17f && op != 0x177 && op != 0x17c && op != 0x17d) || op == 0x1c4 || op == 0x1c5 || op == 0x1e7 ||
     (op >= 0x1d1 && op <= 0x1ff && op != 0x1d6 && op != 0x1f7);
 }
 
@@ -167,6 +168,10 @@ export function executeSse(op: u32): void {
       return;
   }
   const p = prefixClass();
+  if (op >= 0x200) { // the 0F 38 and 0F 3A maps: SSSE3, SSE4.1
+    executeThreeByte(op, p);
+    return;
+  }
   if (p == 0 && mmxOpcode(op)) {
     gateMmx();
     executeMmx(op);
@@ -279,10 +284,10 @@ function shiftKind(op: u32): u32 {
 @inline function shiftBits(op: u32): u64 { return <u64>8 << <u64>(op & 3); }
 
 /** The general-register or memory operand of MOVD/MOVQ. */
-function readRm(size: u32): u64 {
+export function readRm(size: u32): u64 {
   return d.eaIsReg() ? getReg(d.modrmRm(), size) : readM(size);
 }
-function writeRm(size: u32, v: u64): void {
+export function writeRm(size: u32, v: u64): void {
   if (d.eaIsReg()) setReg(d.modrmRm(), size, size == 4 ? v & 0xffffffff : v);
   else writeM(size, v);
 }
@@ -443,7 +448,19 @@ function executeSseMove(op: u32, p: u32): void {
       return;
     }
     case 0x112: case 0x116: { // MOVLPS/MOVHPS/MOVLPD/MOVHPD loads; MOVHLPS/MOVLHPS register forms
-      if (p > 1) raiseUD(); // F3/F2 forms are SSE3 (MOVSLDUP, MOVDDUP, MOVSHDUP)
+      if (p == 3) { // SSE3 MOVDDUP (F2 0F 12): the low quadword (m64, unaligned) into both halves
+        if (op == 0x116) raiseUD();
+        const v = src64();
+        setX(r, v, v);
+        return;
+      }
+      if (p == 2) { // SSE3 MOVSLDUP (F3 0F 12), MOVSHDUP (F3 0F 16): even or odd dwords duplicated
+        srcX(true);
+        const s: u64 = op == 0x116 ? 32 : 0;
+        const lo = (sLo >> s) & M32, hi = (sHi >> s) & M32;
+        setX(r, lo | (lo << 32), hi | (hi << 32));
+        return;
+      }
       const hi: u32 = op == 0x116 ? 8 : 0;
       let v: u64;
       if (isReg) {
@@ -494,6 +511,11 @@ function executeSseMove(op: u32, p: u32): void {
       return;
     }
     case 0x16f: if (p != 2) break; srcX(false); setX(r, sLo, sHi); return; // MOVDQU
+    case 0x1f0: // SSE3 LDDQU (F2 0F F0): an unaligned 128-bit load, memory operand only
+      if (p != 3 || isReg) raiseUD();
+      readM128(false);
+      setX(r, sLo, sHi);
+      return;
     case 0x17f: { // MOVDQU store
       if (p != 2) break;
       if (isReg) setX(d.modrmRm(), load<u64>(a), load<u64>(a + 8));
@@ -622,7 +644,7 @@ const M32: u64 = 0xffffffff;
  * post-computation condition (OE, UE, PE) faults, again leaving the destination unchanged. The
  * fault is #XM with CR4.OSXMMEXCPT set, else #UD (§11.5.4).
  */
-function fpFinish(): void {
+export function fpFinish(): void {
   const pre = fl.pre;
   let all = pre;
   if (fl.unmasked(pre) == 0) all |= fl.post;
@@ -632,10 +654,10 @@ function fpFinish(): void {
     raiseUD();
   }
 }
-@inline function fpStart(): void { fl.fpBegin(load<u32>(A_MXCSR)); }
+@inline export function fpStart(): void { fl.fpBegin(load<u32>(A_MXCSR)); }
 
 /** Scalar source: the low element of an XMM register, or m32/m64. */
-function srcScalar(dbl: bool): u64 {
+export function srcScalar(dbl: bool): u64 {
   if (d.eaIsReg()) {
     const b = xmm(d.modrmRm());
     return dbl ? load<u64>(b) : <u64>load<u32>(b);
@@ -662,6 +684,10 @@ function executeSseFloat(op: u32, p: u32): bool {
       fpApproxOp(op == 0x152, p == 2);
       return true;
     case 0x1c2: fpCmpOp(p); return true;
+    case 0x1d0: case 0x17c: case 0x17d: // SSE3 ADDSUBPD/PS, HADDPD/PS, HSUBPD/PS: 66 (PD) and F2 (PS) only
+      if (p != 1 && p != 3) raiseUD();
+      fpHorizontal(op, p == 1);
+      return true;
     case 0x12e: case 0x12f: { // UCOMISS/COMISS, UCOMISD/COMISD
       if (p >= 2) raiseUD();
       const dbl = p == 1;
@@ -704,6 +730,40 @@ function fpArithOp(k: u32, p: u32): void {
   } else {
     lo = fl.fpArith(k, dl & M32, sLo & M32, false) | (fl.fpArith(k, dl >> 32, sLo >> 32, false) << 32);
     hi = fl.fpArith(k, dh & M32, sHi & M32, false) | (fl.fpArith(k, dh >> 32, sHi >> 32, false) << 32);
+  }
+  fpFinish();
+  setX(r, lo, hi);
+}
+
+/**
+ * SSE3 (SDM Vol. 2 ADDSUBPS, ADDSUBPD, HADDPS, HADDPD, HSUBPS, HSUBPD): ADDSUB subtracts in the
+ * even lanes and adds in the odd ones; HADD/HSUB combine adjacent lanes (the lower one on the
+ * left), the destination's pairs filling the low half of the result and the source's the high half.
+ */
+function fpHorizontal(op: u32, dbl: bool): void {
+  const r = d.modrmReg();
+  const a = xmm(r);
+  srcX(true);
+  fpStart();
+  const dl = load<u64>(a), dh = load<u64>(a + 8);
+  let lo: u64, hi: u64;
+  if (op == 0x1d0) {
+    if (dbl) {
+      lo = fl.fpArith(0x5c, dl, sLo, true);
+      hi = fl.fpArith(0x58, dh, sHi, true);
+    } else {
+      lo = fl.fpArith(0x5c, dl & M32, sLo & M32, false) | (fl.fpArith(0x58, dl >> 32, sLo >> 32, false) << 32);
+      hi = fl.fpArith(0x5c, dh & M32, sHi & M32, false) | (fl.fpArith(0x58, dh >> 32, sHi >> 32, false) << 32);
+    }
+  } else {
+    const k: u32 = op == 0x17c ? 0x58 : 0x5c;
+    if (dbl) {
+      lo = fl.fpArith(k, dl, dh, true);
+      hi = fl.fpArith(k, sLo, sHi, true);
+    } else {
+      lo = fl.fpArith(k, dl & M32, dl >> 32, false) | (fl.fpArith(k, dh & M32, dh >> 32, false) << 32);
+      hi = fl.fpArith(k, sLo & M32, sLo >> 32, false) | (fl.fpArith(k, sHi & M32, sHi >> 32, false) << 32);
+    }
   }
   fpFinish();
   setX(r, lo, hi);

@@ -54,6 +54,7 @@ export const CR4_PCE: u64 = 0x100;
 export const CR4_OSFXSR: u64 = 0x200;
 export const CR4_OSXMMEXCPT: u64 = 0x400;
 export const CR4_FSGSBASE: u64 = 0x10000;
+export const CR4_OSXSAVE: u64 = 0x40000;
 // EFER bits (SDM Vol. 3A §2.2.1).
 export const EFER_SCE: u64 = 1;
 export const EFER_LME: u64 = 0x100;
@@ -93,6 +94,8 @@ export let cr3: u64 = 0;
 export let cr4: u64 = 0;
 export let cr8: u64 = 0;
 export let efer: u64 = 0;
+/** XCR0, the XSAVE feature-enable register (SDM Vol. 1 §13.3): x87 state is always enabled. */
+export let xcr0: u64 = 1;
 export let gdtrBase: u64 = 0;
 export let gdtrLimit: u32 = 0xffff;
 export let idtrBase: u64 = 0;

@@ -4,7 +4,7 @@ import * as st from "./state";
 import {
   mode, MODE_REAL, MODE_V86, MODE_LONG, MODE_PROT, RAX, RCX, RDX, RBX, RSP, CS, SS, FS, GS,
   reg64, setReg64, setSegCache, segBase, segFlags,
-  CR0_PE, CR0_PG, CR0_WP, CR0_CD, CR0_NW, CR0_TS, CR0_ET, CR4_PAE, CR4_PGE, CR4_PSE, CR4_TSD, CR4_DE,
+  CR0_PE, CR0_PG, CR0_WP, CR0_CD, CR0_NW, CR0_TS, CR0_ET, CR4_PAE, CR4_PGE, CR4_PSE, CR4_TSD, CR4_DE, CR4_OSXSAVE,
   EFER_LME, EFER_LMA, EFER_SCE, EFER_NXE, DESC_L, F_RF, F_VM, F_IF,
 } from "./state";
 import { DREGS, MSR_SCRATCH } from "./layout";
@@ -15,6 +15,7 @@ import { flushTlb, isCanonical } from "./memory";
 import { raise, raiseUD, raiseGP, EXC_GP } from "./fault";
 import { modeChanged, setEflags } from "./transfer";
 import { getEflags, sizeMask } from "./flags";
+import { osxsaveBit, XCR0_SUPPORTED, XSAVE_AREA_SIZE } from "./xsave";
 
 function requireCpl0(): void {
   if (mode == MODE_V86 || st.cpl != 0) raiseGP(0);
@@ -24,6 +25,8 @@ function requireCpl0(): void {
 
 /** Bits of CR4 this CPU implements (others are reserved: #GP). */
 const CR4_VALID: u64 = 0x1 | 0x2 | 0x4 | 0x8 | 0x10 | 0x20 | 0x40 | 0x80 | 0x100 | 0x200 | 0x400 | 0x10000;
+/** CR4.OSXSAVE (bit 18): the XSAVE feature set is enabled (SDM Vol. 3A §2.5); xsave.ts. */
+const CR4_VALID_XSAVE: u64 = CR4_OSXSAVE;
 
 export function movToCr0Value(v: u64): void {
   if ((v >> 32) != 0) raiseGP(0);
@@ -47,7 +50,7 @@ export function movToCr0Value(v: u64): void {
 }
 
 function movToCr4Value(v: u64): void {
-  if ((v & ~CR4_VALID) != 0) raiseGP(0);
+  if ((v & ~(CR4_VALID | CR4_VALID_XSAVE)) != 0) raiseGP(0);
   if ((st.efer & EFER_LMA) != 0 && (v & CR4_PAE) == 0) raiseGP(0);
   const old = st.cr4;
   st.cr4 = v;
@@ -250,11 +253,18 @@ export function wrmsr(): void {
 // Leaf 1 EDX: FPU, DE, PSE, TSC, MSR, PAE, CX8, APIC, SEP, PGE, CMOV, PAT, PSE-36, CLFSH, MMX,
 // FXSR, SSE, SSE2. (The local APIC is the machine's device, reached through host MSRs and MMIO.)
 const CPUID1_EDX: u32 = (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26) | 1 | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 17);
-// Leaf 1 ECX: CMPXCHG16B.
-const CPUID1_ECX: u32 = 1 << 13;
-// Leaf 0x80000001 EDX: SYSCALL, NX, LM; ECX: LAHF/SAHF in 64-bit mode.
+// Leaf 1 ECX: SSE3 (0), SSSE3 (9), CMPXCHG16B (13), SSE4.1 (19).
+const CPUID1_ECX: u32 = 1 | (1 << 9) | (1 << 13) | (1 << 19);
+// Leaf 1 ECX, the integer and state-management extensions: MOVBE (22), POPCNT (23), XSAVE (26),
+// RDRAND (30); OSXSAVE (27) is added from CR4. SSE4.2 (20) stays clear until all of SSE4.2 is
+// there, although its CRC32 is implemented (bitcount.ts).
+const CPUID1_ECX_EXT: u32 = (1 << 22) | (1 << 23) | (1 << 26) | (1 << 30);
+// Leaf 7 sub-leaf 0 EBX: RDSEED (18). BMI1 (3) stays clear: of BMI1 only TZCNT is implemented.
+const CPUID7_EBX: u32 = 1 << 18;
+// Leaf 0x80000001 EDX: SYSCALL, NX, LM.
 const CPUIDX1_EDX: u32 = (1 << 11) | (1 << 20) | (1 << 29);
-const CPUIDX1_ECX: u32 = 1;
+// ECX: LAHF/SAHF in 64-bit mode (0), LZCNT (5, "ABM").
+const CPUIDX1_ECX: u32 = 1 | (1 << 5);
 
 // "tsemu x86-64 CPU" brand string, 48 bytes as 12 little-endian dwords.
 const BRAND: StaticArray<u32> = [0x6d657374, 0x36387820, 0x2034362d, 0x00555043, 0, 0, 0, 0, 0, 0, 0, 0];
@@ -264,13 +274,29 @@ export function cpuid(): void {
   let a: u32 = 0, b: u32 = 0, c: u32 = 0, dd: u32 = 0;
   switch (leaf) {
     case 0:
-      // Vendor "GenuineIntel" in EBX, EDX, ECX; highest basic leaf 1.
-      a = 1; b = 0x756e6547; dd = 0x49656e69; c = 0x6c65746e;
+      // Vendor "GenuineIntel" in EBX, EDX, ECX; highest basic leaf 0DH (as QEMU's qemu64).
+      // Leaves 2-6 and 8-0CH read as zeros: no cache descriptors (2, 4), no MONITOR leaf (5),
+      // power management (6), performance monitoring (0AH) or topology (0BH) information.
+      a = 0xd; b = 0x756e6547; dd = 0x49656e69; c = 0x6c65746e;
       break;
     case 1:
       // Family 6, model 2, stepping 3 (QEMU's qemu64 identity); one logical processor.
       a = 0x00000623;
-      b = 0x00000800; c = CPUID1_ECX; dd = CPUID1_EDX;
+      b = 0x00000800; c = CPUID1_ECX | CPUID1_ECX_EXT | osxsaveBit(); dd = CPUID1_EDX;
+      break;
+    case 7:
+      // Structured extended features; sub-leaf 0 only (EAX = highest sub-leaf = 0).
+      if (<u32>reg64(RCX) == 0) b = CPUID7_EBX;
+      break;
+    case 0xd:
+      // XSAVE (SDM Vol. 1 §13.2): sub-leaf 0: supported XCR0 bits (x87, SSE), the area size for
+      // the components enabled in XCR0 and for all supported ones (both 576: the legacy region
+      // and the header); sub-leaf 1: XSAVEOPT only (no XSAVEC, XGETBV with ECX = 1, XSAVES).
+      // Sub-leaves 2 and up describe components 2 and up: none.
+      switch (<u32>reg64(RCX)) {
+        case 0: a = <u32>XCR0_SUPPORTED; b = XSAVE_AREA_SIZE; c = XSAVE_AREA_SIZE; break;
+        case 1: a = 1; break;
+      }
       break;
     case 0x80000000: a = 0x80000008; b = 0x756e6547; dd = 0x49656e69; c = 0x6c65746e; break;
     case 0x80000001: c = CPUIDX1_ECX; dd = CPUIDX1_EDX; break;

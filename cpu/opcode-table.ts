@@ -89,7 +89,9 @@ function twoByteMap(): string[] {
     0xab: 'bts Ev,Gv', 0xac: 'shrd Ev,Gv,Ib', 0xad: 'shrd Ev,Gv,CL', 0xae: 'group:15 Ev', 0xaf: 'imul Gv,Ev',
     0xb0: 'cmpxchg Eb,Gb', 0xb1: 'cmpxchg Ev,Gv', 0xb2: 'lss Gv,Mp', 0xb3: 'btr Ev,Gv',
     0xb4: 'lfs Gv,Mp', 0xb5: 'lgs Gv,Mp', 0xb6: 'movzx Gv,Eb', 0xb7: 'movzx Gv,Ew',
-    0xb9: 'ud1 Gv,Ev', 0xba: 'group:8 Ev,Ib', 0xbb: 'btc Ev,Gv', 0xbc: 'bsf Gv,Ev', 0xbd: 'bsr Gv,Ev',
+    0xb8: 'popcnt Gv,Ev', // F3 only (no prefix: JMPE, Itanium only: #UD)
+    0xb9: 'ud1 Gv,Ev', 0xba: 'group:8 Ev,Ib', 0xbb: 'btc Ev,Gv',
+    0xbc: 'bsf Gv,Ev', 0xbd: 'bsr Gv,Ev', // F3 tzcnt Gv,Ev, F3 lzcnt Gv,Ev
     0xbe: 'movsx Gv,Eb', 0xbf: 'movsx Gv,Ew', 0xc0: 'xadd Eb,Gb', 0xc1: 'xadd Ev,Gv',
     0xc7: 'group:9 Ev',
     // SIMD (SDM Vol. 2 Table A-3). The entry names the unprefixed form; comments give the
@@ -97,11 +99,11 @@ function twoByteMap(): string[] {
     // P/Q = MMX reg/rm, U/N = XMM/MMX register-only rm.
     0x10: 'movups Vps,Wps', // 66 movupd, F3 movss Vss,Wss, F2 movsd Vsd,Wsd
     0x11: 'movups Wps,Vps', // 66 movupd, F3 movss, F2 movsd (stores)
-    0x12: 'movlps Vq,Mq', // mod=3: movhlps Vq,Uq; 66 movlpd
+    0x12: 'movlps Vq,Mq', // mod=3: movhlps Vq,Uq; 66 movlpd; F3 movsldup Vx,Wx; F2 movddup Vx,Wq
     0x13: 'movlps Mq,Vq', // 66 movlpd
     0x14: 'unpcklps Vx,Wx', // 66 unpcklpd
     0x15: 'unpckhps Vx,Wx', // 66 unpckhpd
-    0x16: 'movhps Vdq,Mq', // mod=3: movlhps Vdq,Uq; 66 movhpd
+    0x16: 'movhps Vdq,Mq', // mod=3: movlhps Vdq,Uq; 66 movhpd; F3 movshdup Vx,Wx
     0x17: 'movhps Mq,Vq', // 66 movhpd
     0x2a: 'cvtpi2ps Vps,Qpi', // 66 cvtpi2pd Vpd,Qpi, F3 cvtsi2ss Vss,Ey, F2 cvtsi2sd Vsd,Ey
     0x2c: 'cvttps2pi Ppi,Wps', // 66 cvttpd2pi Ppi,Wpd, F3 cvttss2si Gy,Wss, F2 cvttsd2si Gy,Wsd
@@ -140,6 +142,11 @@ function twoByteMap(): string[] {
     0xd7: 'pmovmskb Gd,Nq', // 66 Gd,Ux
     0xe6: 'cvttpd2dq Vx,Wpd', // the 66 form; F3 cvtdq2pd Vx,Wpd, F2 cvtpd2dq Vx,Wpd; unprefixed #UD
     0xe7: 'movntq Mq,Pq', // 66 movntdq Mx,Vx
+    // SSE3: 66 (PD) and F2 (PS) forms only; LDDQU is F2 only.
+    0x7c: 'haddpd Vpd,Wpd', // F2 haddps Vps,Wps
+    0x7d: 'hsubpd Vpd,Wpd', // F2 hsubps Vps,Wps
+    0xd0: 'addsubpd Vpd,Wpd', // F2 addsubps Vps,Wps
+    0xf0: 'lddqu Vx,Mx', // F2 only
   });
   // MMX/SSE2 integer rows 0F 60-6D, 74-76, D1-FE (66: the Vx,Wx forms).
   const mmx: Record<number, string> = {
@@ -188,11 +195,41 @@ export const GROUPS: Record<string, string[]> = {
 
 /** 0F 38 xx (SDM Vol. 2 Table A-4); filled in as SSSE3/SSE4 and MOVBE arrive. */
 function threeByte38Map(): string[] {
-  return new Array(256).fill('');
+  const m: string[] = new Array(256).fill('');
+  // SSSE3: unprefixed Pq,Qq (MMX) forms; 66: Vx,Wx.
+  const ssse3 = ['pshufb', 'phaddw', 'phaddd', 'phaddsw', 'pmaddubsw', 'phsubw', 'phsubd', 'phsubsw',
+    'psignb', 'psignw', 'psignd', 'pmulhrsw'];
+  ssse3.forEach((n, i) => { m[i] = `${n} Pq,Qq`; });
+  m[0x1c] = 'pabsb Pq,Qq'; m[0x1d] = 'pabsw Pq,Qq'; m[0x1e] = 'pabsd Pq,Qq';
+  // SSE4.1 (66 only; PCMPGTQ is SSE4.2). 10, 14, 15 take XMM0 as an implicit third operand.
+  const sse41: Record<number, string> = {
+    0x10: 'pblendvb Vdq,Wdq', 0x14: 'blendvps Vdq,Wdq', 0x15: 'blendvpd Vdq,Wdq', 0x17: 'ptest Vdq,Wdq',
+    0x20: 'pmovsxbw Vdq,Wq', 0x21: 'pmovsxbd Vdq,Wd', 0x22: 'pmovsxbq Vdq,Ww', 0x23: 'pmovsxwd Vdq,Wq',
+    0x24: 'pmovsxwq Vdq,Wd', 0x25: 'pmovsxdq Vdq,Wq', 0x28: 'pmuldq Vdq,Wdq', 0x29: 'pcmpeqq Vdq,Wdq',
+    0x2a: 'movntdqa Vdq,Mdq', 0x2b: 'packusdw Vdq,Wdq',
+    0x30: 'pmovzxbw Vdq,Wq', 0x31: 'pmovzxbd Vdq,Wd', 0x32: 'pmovzxbq Vdq,Ww', 0x33: 'pmovzxwd Vdq,Wq',
+    0x34: 'pmovzxwq Vdq,Wd', 0x35: 'pmovzxdq Vdq,Wq', 0x37: 'pcmpgtq Vdq,Wdq',
+    0x38: 'pminsb Vdq,Wdq', 0x39: 'pminsd Vdq,Wdq', 0x3a: 'pminuw Vdq,Wdq', 0x3b: 'pminud Vdq,Wdq',
+    0x3c: 'pmaxsb Vdq,Wdq', 0x3d: 'pmaxsd Vdq,Wdq', 0x3e: 'pmaxuw Vdq,Wdq', 0x3f: 'pmaxud Vdq,Wdq',
+    0x40: 'pmulld Vdq,Wdq', 0x41: 'phminposuw Vdq,Wdq',
+  };
+  Object.assign(m, sse41);
+  // MOVBE (no prefix or 66; memory operand only); F2: CRC32 Gy,Eb and Gy,Ev (SSE4.2).
+  m[0xf0] = 'movbe Gv,Mv'; m[0xf1] = 'movbe Mv,Gv';
+  return m;
 }
 /** 0F 3A xx (SDM Vol. 2 Table A-5): every entry takes an imm8. */
 function threeByte3AMap(): string[] {
-  return new Array(256).fill('');
+  const m: string[] = new Array(256).fill('');
+  Object.assign(m, {
+    // SSE4.1 (66 only), except PALIGNR (SSSE3: unprefixed Pq,Qq,Ib; 66 Vx,Wx,Ib).
+    0x08: 'roundps Vdq,Wdq,Ib', 0x09: 'roundpd Vdq,Wdq,Ib', 0x0a: 'roundss Vss,Wss,Ib', 0x0b: 'roundsd Vsd,Wsd,Ib',
+    0x0c: 'blendps Vdq,Wdq,Ib', 0x0d: 'blendpd Vdq,Wdq,Ib', 0x0e: 'pblendw Vdq,Wdq,Ib', 0x0f: 'palignr Pq,Qq,Ib',
+    0x14: 'pextrb Eb,Vdq,Ib', 0x15: 'pextrw Ew,Vdq,Ib', 0x16: 'pextrd Ey,Vdq,Ib', 0x17: 'extractps Ed,Vdq,Ib',
+    0x20: 'pinsrb Vdq,Eb,Ib', 0x21: 'insertps Vdq,Wd,Ib', 0x22: 'pinsrd Vdq,Ey,Ib',
+    0x40: 'dpps Vdq,Wdq,Ib', 0x41: 'dppd Vdq,Wdq,Ib', 0x42: 'mpsadbw Vdq,Wdq,Ib',
+  });
+  return m;
 }
 
 export const ONE_BYTE: readonly string[] = oneByteMap();

@@ -1,4 +1,4 @@
-// MMX/SSE/SSE2 integer and data-movement differential test against the host CPU (x86-64 Linux
+// MMX/SSE/SSE2/SSE3/SSSE3/SSE4.1 differential test against the host CPU (x86-64 Linux
 // with gcc and binutils): every variant in test/hostdiff-sse/ops.ts runs on random register and
 // memory inputs (biased toward 00/FF/80/7F lanes, equal operands and small shift counts) natively
 // and in tsemu (64-bit mode, CR4.OSFXSR set); XMM1, XMM2, MM1, MM2, RAX and the memory operand
@@ -8,9 +8,12 @@
 // masks, sticky flags); MXCSR after the op and whether it raised #XM must match as well. RCPPS/
 // RSQRTPS results are implementation-specific (SDM Vol. 2 RCPPS: relative error <= 1.5 * 2^-12):
 // those lanes must match in class and sign and lie within that bound of each other.
+// The SSE3, SSSE3 and SSE4.1 variants (and PCMPGTQ) are in test/hostdiff-sse/ops-sse4.ts; DPPS/
+// DPPD exercise the step-by-step flag commit of sse-float.ts fpStepEnd.
 //   SSE_SEED=n   replay a run (the seed is printed)
 //   SSE_CASES=n  cases per variant (default 160)
 //   SSE_OPS=re   only variants whose name matches this regular expression
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { OPS, REC, CMP, buildNative, guestCode, longCpu, randomCases, runNative, runTsemu, tmp, CODE } from './hostdiff-sse/ops.ts';
 
@@ -18,6 +21,8 @@ const SEED = process.env.SSE_SEED !== undefined ? Number(process.env.SSE_SEED) >
 const CASES = Number(process.env.SSE_CASES ?? 160);
 const ONLY = process.env.SSE_OPS ? new RegExp(process.env.SSE_OPS) : undefined;
 const hostOk = process.arch === 'x64' && process.platform === 'linux';
+/** CPU feature flags of the host: variants needing one it lacks are skipped. */
+const hostFlags = new Set(hostOk ? (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').trim().split(/\s+/) : []);
 
 const hex = (b: Uint8Array, o: number, n: number) => Array.from(b.slice(o, o + n)).reverse().map((x) => x.toString(16).padStart(2, '0')).join('');
 const show = (b: Uint8Array, o: number) =>
@@ -42,13 +47,13 @@ function same(want: Uint8Array, wo: number, got: Uint8Array, go: number, tol: nu
   return true;
 }
 
-describe.runIf(hostOk)('MMX/SSE/SSE2 vs host CPU', () => {
+describe.runIf(hostOk)('MMX/SSE/SSE2/SSE3/SSSE3/SSE4.1 vs host CPU', () => {
   it(`matches the host byte for byte (seed ${SEED})`, async () => {
     console.log(`sse hostdiff seed ${SEED} (SSE_SEED=${SEED} to replay)`);
     const dir = tmp();
     const exe = buildNative(dir);
     const code = guestCode(dir);
-    const picked = OPS.map((op, k) => ({ op, k })).filter(({ op }) => !ONLY || ONLY.test(op.name));
+    const picked = OPS.map((op, k) => ({ op, k })).filter(({ op }) => (!ONLY || ONLY.test(op.name)) && (!op.needs || hostFlags.has(op.needs)));
     // The picked variants' cases in one buffer, so that the native helper runs once.
     const counts = picked.map(({ op }) => Math.max(1, Math.round(CASES * (op.mult ?? 1))));
     const starts: number[] = [];

@@ -173,10 +173,10 @@ describe('SIMD gates', () => {
     expect(run(cpu, [...pend, ...MOVQ2DQ])).toBe(16);
     expect(run(cpu, [...pend, ...PADDB_XMM, ...FNINIT])).toBe(-1);
   });
-  it('LOCK and missing SSE3 forms are #UD', async () => {
+  it('LOCK and missing SSE4.2 forms are #UD', async () => {
     const cpu = await cpu64();
     expect(run(cpu, [0xf0, ...PADDB_XMM])).toBe(6);
-    expect(run(cpu, [0xf2, 0x0f, 0x12, 0xca])).toBe(6); // MOVDDUP (SSE3)
+    expect(run(cpu, [0x66, 0x0f, 0x3a, 0x61, 0xca, 0x00])).toBe(6); // PCMPESTRI (SSE4.2)
   });
   it('MMX instructions set TOP to 0 and every tag valid; EMMS empties the tags', async () => {
     const cpu = await cpu64();
@@ -235,5 +235,57 @@ describe('SIMD floating-point exceptions', () => {
     expect(run(cpu, [0x66, 0x0f, 0x53, 0xca])).toBe(6); // RCPPD does not exist
     expect(run(cpu, [0xf2, 0x0f, 0x5b, 0xca])).toBe(6);
     expect(run(cpu, [0xf3, 0x0f, 0x2e, 0xca])).toBe(6);
+  });
+});
+
+// SSE3/SSSE3/SSE4.1: what the host-differential test cannot show (the host runs only valid,
+// aligned encodings): #UD for missing prefixes and register forms of memory-only instructions
+// (SDM Vol. 2 LDDQU, MOVNTDQA; Tables ), #GP(0) for misaligned 128-bit operands but not
+// for the narrower ones (PMOVSX m64, ROUNDSS m32) nor LDDQU, and the MMX gates of the SSSE3 MMX forms.
+describe('SSE3, SSSE3 and SSE4.1 encodings', () => {
+  const PSHUFB_MM = [0x0f, 0x38, 0x00, 0xca];
+  const PSHUFB_XMM = [0x66, 0x0f, 0x38, 0x00, 0xca];
+  it('invalid prefixes and register forms are #UD', async () => {
+    const cpu = await cpu64();
+    expect(run(cpu, [0xf2, 0x0f, 0xf0, 0xca])).toBe(6); // LDDQU xmm, xmm
+    expect(run(cpu, [0x66, 0x0f, 0x38, 0x2a, 0xca])).toBe(6); // MOVNTDQA xmm, xmm
+    expect(run(cpu, [0x0f, 0x38, 0x10, 0xca])).toBe(6); // PBLENDVB without 66
+    expect(run(cpu, [0x0f, 0x3a, 0x0e, 0xca, 0x00])).toBe(6); // PBLENDW without 66
+    expect(run(cpu, [0xf3, 0x0f, 0x38, 0x00, 0xca])).toBe(6); // F3 PSHUFB
+    expect(run(cpu, [0x0f, 0x7c, 0xca])).toBe(6); // HADDPS needs F2
+    expect(run(cpu, [0xf3, 0x0f, 0xd0, 0xca])).toBe(6); // ADDSUB with F3
+    expect(run(cpu, [0xf2, 0x0f, 0x16, 0xca])).toBe(6); // F2 0F 16
+    expect(run(cpu, [0x66, 0x0f, 0x38, 0x18, 0xca])).toBe(6); // 0F 38 18: VEX only
+    expect(run(cpu, PSHUFB_MM)).toBe(-1);
+    expect(run(cpu, PSHUFB_XMM)).toBe(-1);
+    expect(run(cpu, [0xf2, 0x0f, 0x12, 0xca])).toBe(-1); // MOVDDUP
+  });
+  it('128-bit memory operands must be aligned; narrower ones and LDDQU need not be', async () => {
+    const cpu = await cpu64();
+    expect(run(cpu, [0x66, 0x0f, 0x38, 0x00, 0x4f, 0x01])).toBe(13); // PSHUFB xmm1, [rdi+1]
+    expect(run(cpu, [0x66, 0x0f, 0x38, 0x2a, 0x4f, 0x01])).toBe(13); // MOVNTDQA
+    expect(run(cpu, [0x66, 0x0f, 0x3a, 0x08, 0x4f, 0x01, 0x00])).toBe(13); // ROUNDPS
+    expect(run(cpu, [0xf2, 0x0f, 0x7c, 0x4f, 0x01])).toBe(13); // HADDPS
+    expect(run(cpu, [0x0f, 0x38, 0x00, 0x4f, 0x01])).toBe(-1); // PSHUFB mm1, [rdi+1]
+    expect(run(cpu, [0x66, 0x0f, 0x38, 0x20, 0x4f, 0x01])).toBe(-1); // PMOVSXBW xmm1, [rdi+1]
+    expect(run(cpu, [0x66, 0x0f, 0x3a, 0x0a, 0x4f, 0x01, 0x00])).toBe(-1); // ROUNDSS xmm1, [rdi+1]
+    expect(run(cpu, [0xf2, 0x0f, 0xf0, 0x4f, 0x01])).toBe(-1); // LDDQU
+    expect(run(cpu, [0xf2, 0x0f, 0x12, 0x4f, 0x01])).toBe(-1); // MOVDDUP m64
+  });
+  it('gates: CR4.OSFXSR, CR0.TS, and a pending x87 exception for the MMX forms only', async () => {
+    const noFxsr = await cpu64(0x80000031n, 0x20n);
+    expect(run(noFxsr, PSHUFB_XMM)).toBe(6);
+    expect(run(noFxsr, PSHUFB_MM)).toBe(-1);
+    const ts = await cpu64(0x80000039n);
+    expect(run(ts, PSHUFB_XMM)).toBe(7);
+    expect(run(ts, PSHUFB_MM)).toBe(7);
+    expect(run(ts, [0x66, 0x0f, 0x3a, 0x0f, 0xca, 0x03])).toBe(7); // PALIGNR xmm
+    const cpu = await cpu64();
+    const dv = new DataView(cpu.ram.buffer, cpu.ram.byteOffset);
+    dv.setUint16(DATA + 0x40, 0x37b, true); // ZE unmasked
+    const pend = [...FNINIT, 0xd9, 0x6f, 0x40, 0xd9, 0xe8, 0xd9, 0xee, 0xde, 0xf9]; // FLDCW; FLD1; FLDZ; FDIVP
+    expect(run(cpu, [...pend, ...PSHUFB_MM])).toBe(16);
+    expect(run(cpu, [...pend, 0x0f, 0x3a, 0x0f, 0xca, 0x03])).toBe(16); // PALIGNR mm
+    expect(run(cpu, [...pend, ...PSHUFB_XMM, ...FNINIT])).toBe(-1);
   });
 });

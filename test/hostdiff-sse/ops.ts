@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Cpu } from '../../cpu/cpu.ts';
 import { StopReason, type CpuHost } from '../../cpu/types.ts';
+import { sse4Ops } from './ops-sse4.ts';
 
 export const REC = 96;
 /** Bytes of a record that are compared. */
@@ -24,9 +25,10 @@ export const CMP = 84;
  * `gen`: floating-point variant whose register and memory lanes are random singles ('s'),
  * doubles ('d'), dwords ('i') or qwords ('q'), run under a random MXCSR. `mult`: cases per
  * variant relative to the default. `tol`: RCP/RSQRT, whose XMM1 lanes (`tol` of them) are
- * compared within the SDM's error bound rather than bit for bit.
+ * compared within the SDM's error bound rather than bit for bit. `needs`: the /proc/cpuinfo flag
+ * the host must have to run the variant (pni = SSE3, ssse3, sse4_1, sse4_2).
  */
-export interface SseOp { name: string; asm: string; count?: boolean; gen?: 's' | 'd' | 'i' | 'q'; mult?: number; tol?: number }
+export interface SseOp { name: string; asm: string; count?: boolean; gen?: 's' | 'd' | 'i' | 'q'; mult?: number; tol?: number; needs?: string }
 
 // MMX/SSE2 integer instructions with both an MMX (Pq,Qq) and an XMM (Vx,Wx) form.
 const BOTH = [
@@ -169,6 +171,7 @@ function buildOps(): SseOp[] {
   add('fld1; movq mm7->mm1', `fninit; fld1; movq %mm7, %mm1`);
   add('fld1 x3; paddb mm6,mm1', `fninit; fld1; fld1; fld1; paddb %mm6, %mm1; movq %mm5, %mm2`);
   fpOps(ops);
+  sse4Ops(ops);
   return ops;
 }
 

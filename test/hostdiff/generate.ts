@@ -19,6 +19,21 @@
 // The masks are recorded before every instruction so a fault in the middle (e.g. #DE) can be
 // compared against the state at that instruction boundary.
 
+import { readFileSync } from 'node:fs';
+
+/** Instructions the host CPU must have to be the oracle for a template (/proc/cpuinfo flags). */
+const HOST = (() => {
+  let flags = new Set<string>();
+  try {
+    const m = /^flags\s*:(.*)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));
+    flags = new Set((m?.[1] ?? '').trim().split(/\s+/));
+  } catch { /* not Linux: no templates that need extensions */ }
+  return {
+    popcnt: flags.has('popcnt'), lzcnt: flags.has('abm'), tzcnt: flags.has('bmi1'),
+    movbe: flags.has('movbe'), crc32: flags.has('sse4_2'),
+  };
+})();
+
 export const CODE_ADDR = 0x100000;
 export const DATA_ADDR = 0x200000;
 export const DATA_SIZE = 4096;
@@ -655,6 +670,38 @@ const bsf: Template = (g) => {
   return g.main({ os: s, op: [0x0f, rng.chance(0.5) ? 0xbc : 0xbd], reg, rm }, eff);
 };
 
+// POPCNT/LZCNT/TZCNT (F3 0F B8/BD/BC): POPCNT defines all six flags (ZF = source is 0, the
+// rest 0); LZCNT/TZCNT define CF (source 0) and ZF (result 0) and leave OF SF AF PF undefined.
+const bitCount: Template = (g) => {
+  const rng = g.rng, s = g.opSize(false);
+  const kinds = [HOST.popcnt ? 0xb8 : 0, HOST.lzcnt ? 0xbd : 0, HOST.tzcnt ? 0xbc : 0].filter(Boolean);
+  if (kinds.length === 0) return false;
+  const op = rng.pick(kinds);
+  const rm = g.rm(s), reg = g.reg(s);
+  const flags: Eff = op === 0xb8 ? { fd: ALL6 } : { fd: CF | ZF, fu: OF | SF | AF | PF };
+  return g.main({ pfx: [0xf3], os: s, op: [0x0f, op], reg, rm }, { ...flags, rd: g.rdOf(rm), wr: bit(reg) });
+};
+
+// MOVBE (0F 38 F0 load, F1 store; memory operand only): no flags.
+const movbe: Template = (g) => {
+  if (!HOST.movbe) return false;
+  const s = g.opSize(false), m = g.dataMem(s), reg = g.reg(s);
+  if (g.rng.chance(0.5)) return g.main({ os: s, op: [0x0f, 0x38, 0xf0], reg, rm: m }, { wr: bit(reg) });
+  return g.main({ os: s, op: [0x0f, 0x38, 0xf1], reg, rm: m }, { rd: bit(reg), memW: true });
+};
+
+// CRC32 (F2 0F 38 F0 with a byte source, F1 with 16/32/64): the destination (32 bits, or 64 with
+// REX.W) is both read and written; no flags.
+const crc32: Template = (g) => {
+  if (!HOST.crc32) return false;
+  const rng = g.rng;
+  const src = rng.pick([1, 2, 4, 8]);
+  const dst = src === 8 || (src === 1 && rng.chance(0.3)) ? 8 : 4;
+  const rm = g.rm(src, rng.chance(0.4)), reg = g.reg(dst);
+  return g.main({ pfx: [0xf2], os: src === 2 ? 2 : dst, op: [0x0f, 0x38, src === 1 ? 0xf0 : 0xf1], reg, rm, byteRm: src === 1 },
+    { rd: bit(reg) | g.rdOf(rm), wr: bit(reg) });
+};
+
 // BSWAP of a 16-bit register is undefined: 32/64 only.
 const bswap: Template = (g) => {
   const s = g.rng.chance(0.5) ? 4 : 8, r = g.reg(s);
@@ -870,7 +917,7 @@ const TEMPLATES = {
   div: [div, 4], shift: [shift, 9], shld: [shld, 4], bt: [bt, 5], bsf: [bsf, 3], bswap: [bswap, 1], cmov: [cmov, 3],
   setcc: [setcc, 2], xchg: [xchg, 2], xadd: [xadd, 2], cmpxchg: [cmpxchg, 3], cmpxchg8b: [cmpxchg8b, 2], lea: [lea, 4],
   mov: [mov, 6], cbw: [cbw, 2], push: [push, 3], pop: [pop, 3], flagOps: [flagOps, 4], string: [string, 4],
-  nop: [nop, 1], ud: [ud, 0.1],
+  nop: [nop, 1], ud: [ud, 0.1], bitCount: [bitCount, 2], movbe: [movbe, 1], crc32: [crc32, 1],
 } satisfies Record<string, [Template, number]>;
 export type TemplateName = keyof typeof TEMPLATES;
 // HOSTDIFF_EXCLUDE=push,pop leaves templates out (to look past a known bug while fixing it).
