@@ -132,7 +132,7 @@ describe.runIf(hostOk)('hostdiff: tsemu CPU against the host CPU', () => {
       }
       emuMs += performance.now() - t;
     }
-    console.log(`cpu-hostdiff: ${total} cases (${faults} with exceptions), ${mismatches} mismatches (cases with preferred size 16/32/64: ${perSize[2]}/${perSize[4]}/${perSize[8]}); native ${nativeMs.toFixed(0)} ms, tsemu ${emuMs.toFixed(0)} ms${emu.resetEachCase ? ' (HLT state survives setRip: reset() before every case)' : ''}`);
+    console.log(`cpu-hostdiff: ${total} cases (${faults} with exceptions), ${mismatches} mismatches (cases with preferred size 16/32/64: ${perSize[2]}/${perSize[4]}/${perSize[8]}); native ${nativeMs.toFixed(0)} ms, tsemu ${emuMs.toFixed(0)} ms`);
     if (mismatches) {
       // Find the first instruction after which each mismatching case goes wrong (run prefixes).
       const prefixes = bad.flatMap(({ c }) => c.bounds.slice(1).map((_, k) => truncateCase(c, k + 1)));

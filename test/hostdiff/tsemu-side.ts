@@ -34,8 +34,6 @@ const host: CpuHost = {
 export class TsemuRunner {
   private readonly init = new Uint8Array(DATA_SIZE);
   private readonly view: DataView;
-  /** Set if HLT leaves the CPU halted across setRip: then every case starts from reset(). */
-  resetEachCase = false;
 
   private constructor(readonly cpu: Cpu) {
     this.view = new DataView(cpu.ram.buffer, cpu.ram.byteOffset, cpu.ram.byteLength);
@@ -92,19 +90,8 @@ export class TsemuRunner {
   }
 
   run(c: HostdiffCase): CaseResult {
-    if (this.resetEachCase) {
-      this.cpu.reset();
-      this.enterLongMode();
-    }
-    let r = this.runOnce(c);
-    if (r.executed === 0 && !this.resetEachCase) {
-      // Still halted from the previous case's HLT: fall back to reset() before every case.
-      this.resetEachCase = true;
-      this.cpu.reset();
-      this.enterLongMode();
-      r = this.runOnce(c);
-    }
-    return r.result;
+    // setRip ends the previous case's HLT, so the CPU is reused as it is.
+    return this.runOnce(c).result;
   }
 
   private runOnce(c: HostdiffCase): { executed: number; result: CaseResult } {
