@@ -96,7 +96,8 @@ export class Machine {
     readonly config: MachineConfig,
     private readonly options: MachineOptions,
   ) {
-    this.clock = options.clock ?? new Clock();
+    // -icount: time moves only with executed instructions (and jumps over idle periods).
+    this.clock = options.clock ?? new Clock({ frozen: config.icountShift !== null });
     this.sliceBudget = options.sliceBudget ?? DEFAULT_SLICE;
     this.stderr = options.stderr ?? ((t) => process.stderr.write(t));
     // The 8259's INT output goes to LINT0 of the local APIC, which drives the CPU's INTR pin
@@ -184,7 +185,8 @@ export class Machine {
           continue;
         }
         this.cpu.setVirtualTime(BigInt(Math.floor(this.clock.now())));
-        const r = this.cpu.run(this.sliceBudget);
+        const r = this.cpu.run(this.sliceBudgetNow());
+        if (this.config.icountShift !== null) this.clock.advance(r.executed * 2 ** this.config.icountShift);
         if (r.reason === StopReason.Halt) {
           // May return without sleeping (deadline passed, frozen clock): the yield below still counts.
           await this.idle();
@@ -207,6 +209,19 @@ export class Machine {
   private isaIrq(irq: number, level: boolean): void {
     this.pic.setIrq(irq, level);
     this.ioapic.setIrq(irq === 0 ? 2 : irq, level);
+  }
+
+  /**
+   * Instructions for the next slice. With -icount a slice ends exactly at the next timer deadline,
+   * so device events land on the same instruction in every run.
+   */
+  private sliceBudgetNow(): number {
+    const shift = this.config.icountShift;
+    if (shift === null) return this.sliceBudget;
+    const next = this.clock.nextDeadline();
+    if (next === null) return this.sliceBudget;
+    const left = Math.ceil((next - this.clock.now()) / 2 ** shift);
+    return Math.max(1, Math.min(this.sliceBudget, left));
   }
 
   /** End the run with `status` (signals, the Ctrl-A x key, tests). */

@@ -27,6 +27,11 @@ export interface MachineConfig {
   noReboot: boolean;
   noShutdown: boolean;
   debugExit: DebugExitConfig | null;
+  /**
+   * -icount shift=N: virtual time comes from the instruction count, 2^N ns per instruction, and
+   * idle time is skipped (QEMU's sleep=off), so runs repeat exactly. null: host time.
+   */
+  icountShift: number | null;
 }
 
 export type ParsedCommand = { action: 'help' } | { action: 'version' } | { action: 'run'; config: MachineConfig };
@@ -40,7 +45,7 @@ export const MAX_RAM = 3 * 1024 * 1024 * 1024;
 const KNOWN_UNSUPPORTED = new Set([
   'hda', 'hdb', 'hdc', 'hdd', 'fda', 'fdb', 'cdrom', 'drive', 'blockdev', 'boot', 'bios', 'cpu',
   'enable-kvm', 'monitor', 'qmp', 'chardev', 'netdev', 'net', 'nic', 'usb', 'usbdevice', 'vga',
-  'gdb', 's', 'S', 'd', 'D', 'rtc', 'icount', 'name', 'pidfile', 'daemonize', 'snapshot', 'k',
+  'gdb', 's', 'S', 'd', 'D', 'rtc', 'name', 'pidfile', 'daemonize', 'snapshot', 'k',
   'audiodev', 'soundhw', 'object', 'global', 'serial2', 'parallel', 'mon', 'trace', 'L', 'fw_cfg',
   'dtb', 'overcommit', 'mem-path', 'mem-prealloc', 'numa', 'incoming', 'loadvm', 'sandbox', 'semihosting',
   'uuid', 'watchdog', 'watchdog-action', 'action', 'virtfs', 'smbios', 'acpitable', 'full-screen', 'g',
@@ -48,6 +53,7 @@ const KNOWN_UNSUPPORTED = new Set([
 
 const NEEDS_ARGUMENT = new Set([
   'm', 'kernel', 'append', 'initrd', 'serial', 'display', 'vnc', 'machine', 'M', 'accel', 'smp', 'device',
+  'icount',
 ]);
 
 /** Parse a -m size: a number (fractions allowed) with an optional B/K/M/G/T suffix; MiB without one. */
@@ -150,6 +156,24 @@ function parseSmp(text: string): void {
   }
 }
 
+/** -icount [shift=]N[,sleep=on|off] (QEMU's option; 'auto', align and record/replay are not offered). */
+function parseIcount(text: string): number {
+  const kv = parseKeyValues(text, '-icount', 'shift');
+  let shift: number | null = null;
+  for (const [k, v] of kv) {
+    if (k === 'shift') {
+      if (v === 'auto') throw new OptionError(`-icount ${text}: shift=auto is not supported yet (give a number)`);
+      shift = parseInteger(v, `-icount ${text}: shift`);
+      if (shift > 10) throw new OptionError(`-icount ${text}: shift must be between 0 and 10`);
+    } else if (k === 'sleep') {
+      // Idle time is always skipped, as with sleep=off; sleep=on is accepted for compatibility.
+      if (v !== 'on' && v !== 'off') throw new OptionError(`-icount ${text}: sleep must be on or off`);
+    } else throw new OptionError(`-icount ${text}: parameter '${k}' is not supported yet`);
+  }
+  if (shift === null) throw new OptionError(`-icount ${text}: shift missing`);
+  return shift;
+}
+
 function parseDevice(text: string): DebugExitConfig {
   const kv = parseKeyValues(text, '-device', 'driver');
   const driver = kv.get('driver') ?? '';
@@ -180,6 +204,7 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
   let noReboot = false;
   let noShutdown = false;
   let debugExit: DebugExitConfig | null = null;
+  let icountShift: number | null = null;
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -256,6 +281,9 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
       case 'no-shutdown':
         noShutdown = true;
         break;
+      case 'icount':
+        icountShift = parseIcount(value);
+        break;
       case 'device':
         if (debugExit) throw new OptionError(`-device ${value}: only one isa-debug-exit device is supported`);
         debugExit = parseDevice(value);
@@ -291,6 +319,7 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
       noReboot,
       noShutdown,
       debugExit,
+      icountShift,
     },
   };
 }
@@ -315,6 +344,7 @@ Options tsemu understands:
                             accepted for compatibility
   -no-reboot                exit instead of rebooting (triple fault, reset)
   -no-shutdown              stop instead of exiting when the guest shuts down
+  -icount [shift=]N         virtual time from the instruction count (2^N ns each): runs repeat
   -device isa-debug-exit[,iobase=ADDR][,iosize=N]
                             a write of v to the port exits with status (v << 1) | 1
 
