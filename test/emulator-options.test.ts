@@ -32,6 +32,7 @@ describe('command-line options', () => {
       noReboot: false,
       noShutdown: false,
       debugExit: null,
+      icountShift: null,
     });
   });
 
