@@ -3,8 +3,10 @@
 // PBLENDW, PMINSB/PMINSD, PMINUW, PMINUD, PMAXSB/PMAXSD, PMAXUW, PMAXUD, PMULLD, PMULDQ,
 // PCMPEQQ, PACKUSDW, PMOVSX, PMOVZX, PEXTRB/PEXTRD/PEXTRQ, PEXTRW, PINSRB/PINSRD/PINSRQ,
 // EXTRACTPS, INSERTPS, PTEST, PHMINPOSUW, MOVNTDQA, ROUNDPS/PD/SS/SD, DPPS, DPPD and MPSADBW;
-// PCMPGTQ (SSE4.2) is here too. Every SSE4 form needs the 66 prefix (no MMX forms); 128-bit
-// memory operands must be 16-byte aligned (#GP otherwise), the narrower ones need not be.
+// PCMPGTQ (SSE4.2) is here too, and the SSE4.2 string compares PCMPESTRM/PCMPESTRI/PCMPISTRM/
+// PCMPISTRI (0F 3A 60-63) are dispatched to sse42.ts. Every SSE4 form needs the 66 prefix (no
+// MMX forms); 128-bit memory operands must be 16-byte aligned (#GP otherwise), the narrower ones
+// and those of the string compares need not be.
 // No allocation: operands are globals of sse.ts or locals.
 import * as d from "./decode";
 import { raiseUD } from "./fault";
@@ -16,6 +18,7 @@ import {
 } from "./sse";
 import { isSsse3, ssse3Mmx, ssse3Xmm } from "./sse-ssse3";
 import * as fl from "./sse-float";
+import { pcmpStr } from "./sse42";
 
 const M32: u64 = 0xffffffff;
 
@@ -249,6 +252,7 @@ function exec3A(k: u32): void {
       }
       return;
     case 0x40: case 0x41: dotProduct(k == 0x41, imm); return;
+    case 0x60: case 0x61: case 0x62: case 0x63: pcmpStr(k, imm); return; // SSE4.2 string compares (sse42.ts)
     case 0x42: { // MPSADBW: eight sums of absolute differences of 4-byte groups
       srcX(true);
       const dl = load<u64>(a), dh = load<u64>(a + 8);

@@ -255,10 +255,10 @@ export function wrmsr(): void {
 const CPUID1_EDX: u32 = (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26) | 1 | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 17);
 // Leaf 1 ECX: SSE3 (0), SSSE3 (9), CMPXCHG16B (13), SSE4.1 (19).
 const CPUID1_ECX: u32 = 1 | (1 << 9) | (1 << 13) | (1 << 19);
-// Leaf 1 ECX, the integer and state-management extensions: MOVBE (22), POPCNT (23), XSAVE (26),
-// RDRAND (30); OSXSAVE (27) is added from CR4. SSE4.2 (20) stays clear until all of SSE4.2 is
-// there, although its CRC32 is implemented (bitcount.ts).
-const CPUID1_ECX_EXT: u32 = (1 << 22) | (1 << 23) | (1 << 26) | (1 << 30);
+// Leaf 1 ECX, the integer and state-management extensions: SSE4.2 (20: CRC32 in bitcount.ts,
+// the string instructions in sse42.ts, PCMPGTQ), MOVBE (22), POPCNT (23), XSAVE (26), RDRAND (30);
+// OSXSAVE (27) is added from CR4.
+const CPUID1_ECX_EXT: u32 = (1 << 20) | (1 << 22) | (1 << 23) | (1 << 26) | (1 << 30);
 // Leaf 7 sub-leaf 0 EBX: RDSEED (18). BMI1 (3) stays clear: of BMI1 only TZCNT is implemented.
 const CPUID7_EBX: u32 = 1 << 18;
 // Leaf 0x80000001 EDX: SYSCALL, NX, LM.

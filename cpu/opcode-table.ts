@@ -228,6 +228,8 @@ function threeByte3AMap(): string[] {
     0x14: 'pextrb Eb,Vdq,Ib', 0x15: 'pextrw Ew,Vdq,Ib', 0x16: 'pextrd Ey,Vdq,Ib', 0x17: 'extractps Ed,Vdq,Ib',
     0x20: 'pinsrb Vdq,Eb,Ib', 0x21: 'insertps Vdq,Wd,Ib', 0x22: 'pinsrd Vdq,Ey,Ib',
     0x40: 'dpps Vdq,Wdq,Ib', 0x41: 'dppd Vdq,Wdq,Ib', 0x42: 'mpsadbw Vdq,Wdq,Ib',
+    // SSE4.2 string compares (66 only; any alignment): lengths in EAX/EDX or null-terminated.
+    0x60: 'pcmpestrm Vdq,Wdq,Ib', 0x61: 'pcmpestri Vdq,Wdq,Ib', 0x62: 'pcmpistrm Vdq,Wdq,Ib', 0x63: 'pcmpistri Vdq,Wdq,Ib',
   });
   return m;
 }

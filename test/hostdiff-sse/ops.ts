@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { Cpu } from '../../cpu/cpu.ts';
 import { StopReason, type CpuHost } from '../../cpu/types.ts';
 import { sse4Ops } from './ops-sse4.ts';
+import { sse42StringOps } from './ops-sse42.ts';
 
 export const REC = 96;
 /** Bytes of a record that are compared. */
@@ -26,9 +27,13 @@ export const CMP = 84;
  * doubles ('d'), dwords ('i') or qwords ('q'), run under a random MXCSR. `mult`: cases per
  * variant relative to the default. `tol`: RCP/RSQRT, whose XMM1 lanes (`tol` of them) are
  * compared within the SDM's error bound rather than bit for bit. `needs`: the /proc/cpuinfo flag
- * the host must have to run the variant (pni = SSE3, ssse3, sse4_1, sse4_2).
+ * the host must have to run the variant (pni = SSE3, ssse3, sse4_1, sse4_2). `init`: a generator
+ * of its own that fills the record's inputs (the SSE4.2 string compares, ops-sse42.ts).
  */
-export interface SseOp { name: string; asm: string; count?: boolean; gen?: 's' | 'd' | 'i' | 'q'; mult?: number; tol?: number; needs?: string }
+export interface SseOp {
+  name: string; asm: string; count?: boolean; gen?: 's' | 'd' | 'i' | 'q'; mult?: number; tol?: number; needs?: string;
+  init?: (r: Rng, b: Uint8Array, o: number) => void;
+}
 
 // MMX/SSE2 integer instructions with both an MMX (Pq,Qq) and an XMM (Vx,Wx) form.
 const BOTH = [
@@ -172,6 +177,7 @@ function buildOps(): SseOp[] {
   add('fld1 x3; paddb mm6,mm1', `fninit; fld1; fld1; fld1; paddb %mm6, %mm1; movq %mm5, %mm2`);
   fpOps(ops);
   sse4Ops(ops);
+  sse42StringOps(ops);
   return ops;
 }
 
@@ -400,6 +406,7 @@ export function randomCases(seed: number, op: SseOp, n: number, index = 0): Uint
     dv.setUint32(o + 92, index, true);
     if (op.gen) { fpCase(r, buf, o, op.gen); continue; }
     dv.setUint32(o + 72, 0x1f80, true);
+    if (op.init) { op.init(r, buf, o); continue; }
     fill(r, buf, o, 72);
     // Equal operands (per whole register) now and then, for the compares and the saturations.
     if (r.below(8) === 0) { buf.copyWithin(o + 16, o, o + 16); buf.copyWithin(o + 32, o, o + 16); buf.copyWithin(o + 64, o + 56, o + 64); }
