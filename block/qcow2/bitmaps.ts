@@ -34,11 +34,17 @@ export async function bitmapExtents(file: BlockNode, h: Qcow2Header, use: (e: Ex
   if (dirSize > MAX_DIRECTORY) throw new BlockError('bitmap directory is too large', 'EIO');
   use({ offset: dirOffset, bytes: dirSize });
   const cs = 2 ** h.clusterBits;
-  const dir = await readZeroPadded(file, dirOffset, dirSize);
+  // Only the part of the directory and tables inside the file is read: the rest reads as zeroes
+  // (entries naming nothing), so nothing larger than the file is allocated or scanned.
+  const dir = await readZeroPadded(file, dirOffset, Math.max(0, Math.min(dirSize, file.length() - dirOffset + 24)));
   const dv = new DataView(dir.buffer);
   let pos = 0;
   for (let n = 0; n < count; n++) {
-    if (pos + 24 > dir.length) throw new BlockError('bitmap directory is truncated', 'EIO');
+    if (pos + 24 > dirSize) throw new BlockError('bitmap directory is truncated', 'EIO');
+    if (pos + 24 > dir.length) {
+      pos += 24; // past the end of the file: an all-zero entry (no table, name or extra data)
+      continue;
+    }
     const tableOffset = Number(dv.getBigUint64(pos));
     const tableSize = dv.getUint32(pos + 8);
     const nameSize = dv.getUint16(pos + 18);
@@ -46,8 +52,9 @@ export async function bitmapExtents(file: BlockNode, h: Qcow2Header, use: (e: Ex
     if (tableSize > MAX_TABLE_ENTRIES) throw new BlockError('bitmap table is too large', 'EIO');
     use({ offset: tableOffset, bytes: tableSize * 8 });
     // Entries: bits 9-55 name a data cluster (0: none).
-    for (let i = 0; i < tableSize; i += cs / 8) {
-      const n8 = Math.min(cs / 8, tableSize - i);
+    const inFile = Math.max(0, Math.min(tableSize, Math.ceil((file.length() - tableOffset) / 8)));
+    for (let i = 0; i < inFile; i += cs / 8) {
+      const n8 = Math.min(cs / 8, inFile - i);
       const chunk = await readZeroPadded(file, tableOffset + i * 8, n8 * 8);
       const cdv = new DataView(chunk.buffer);
       for (let k = 0; k < n8; k++) {

@@ -206,6 +206,9 @@ export class Refcounts {
    */
   private async createBlock(t: number, idx: number): Promise<void> {
     const off = idx * this.cs;
+    // Offset 0 means "no block": a table whose first entry is missing would loop here forever
+    // (and put a refcount block over the header).
+    if (off === 0) throw new BlockError('Refcount table entry 0 is missing (the header cluster has no refcount block)', 'EIO');
     const block = await this.cache.create(off);
     this.setEntry(block, idx - t * this.perBlock, 1);
     await this.file.write(off, block.buf);
