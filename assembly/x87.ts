@@ -390,6 +390,16 @@ export function executeX87(op: u32): void {
   else executeMem(op, r);
 }
 
+/** FILD m16/m32/m64: the signed integer is exact in extended precision. */
+function fild(size: u32, op: u32): void {
+  const raw = readMem(d.eaSeg(), d.eaOff, size);
+  const v: i64 = size == 2 ? <i64>(<i16>raw) : size == 4 ? <i64>(<i32>raw) : <i64>raw;
+  notePointers(op);
+  setControl(fcw());
+  fromInt(v);
+  loadFinish();
+}
+
 function executeMem(op: u32, r: u32): void {
   switch (op) {
     case 0xd8: case 0xdc: case 0xda: case 0xde: {
@@ -448,14 +458,7 @@ function executeMem(op: u32, r: u32): void {
       break;
     case 0xdb:
       switch (r) {
-        case 0: { // FILD m32
-          const v = <i32>readMem(d.eaSeg(), d.eaOff, 4);
-          notePointers(op);
-          setControl(fcw());
-          fromInt(<i64>v);
-          loadFinish();
-          return;
-        }
+        case 0: fild(4, op); return; // FILD m32
         case 1: storeInt(4, true, true); return; // FISTTP m32
         case 2: storeInt(4, false, false); return;
         case 3: storeInt(4, true, false); return;
@@ -520,26 +523,12 @@ function executeMem(op: u32, r: u32): void {
       break;
     case 0xdf:
       switch (r) {
-        case 0: { // FILD m16
-          const v = <i16>readMem(d.eaSeg(), d.eaOff, 2);
-          notePointers(op);
-          setControl(fcw());
-          fromInt(<i64>v);
-          loadFinish();
-          return;
-        }
+        case 0: fild(2, op); return; // FILD m16
         case 1: storeInt(2, true, true); return; // FISTTP m16
         case 2: storeInt(2, false, false); return;
         case 3: storeInt(2, true, false); return;
         case 4: fbld(); return;
-        case 5: { // FILD m64
-          const v = <i64>readMem(d.eaSeg(), d.eaOff, 8);
-          notePointers(op);
-          setControl(fcw());
-          fromInt(v);
-          loadFinish();
-          return;
-        }
+        case 5: fild(8, op); return; // FILD m64
         case 6: fbstp(); return;
         case 7: storeInt(8, true, false); return;
       }

@@ -3,7 +3,7 @@
 // what CPUID says about them (SDM Vol. 2 instruction pages, Vol. 1 ch. 13). Instructions are
 // given as bytes and run in 64-bit mode.
 import { describe, expect, it } from 'vitest';
-import { longCpu } from './hostdiff-sse/ops.ts';
+import { longCpuWithHandlers } from './hostdiff-sse/ops.ts';
 import { StopReason } from '../cpu/types.ts';
 import type { Cpu } from '../cpu/cpu.ts';
 
@@ -14,20 +14,8 @@ const ALL6 = CF | PF | AF | ZF | SF | OF;
 const OSXSAVE = 0x40000n;
 
 /** 64-bit CPU (CR4: PAE, OSFXSR, plus `cr4`) with an IDT whose handler for vector v is a HLT at HANDLERS + 16 v. */
-async function cpu64(cr4 = 0n, cr0 = 0x80000031n): Promise<Cpu> {
-  const cpu = await longCpu(0x220n | cr4, cr0);
-  const v = new DataView(cpu.ram.buffer, cpu.ram.byteOffset, cpu.ram.byteLength);
-  v.setBigUint64(GDT + 8, 0x00af9b000000ffffn, true);
-  v.setBigUint64(GDT + 16, 0x00cf93000000ffffn, true);
-  cpu.setGdtr(BigInt(GDT), 23);
-  for (let i = 0; i < 32; i++) {
-    const h = BigInt(HANDLERS + i * 16);
-    v.setBigUint64(IDT + i * 16, (h & 0xffffn) | (8n << 16n) | (0x8en << 40n) | (((h >> 16n) & 0xffffn) << 48n), true);
-    v.setBigUint64(IDT + i * 16 + 8, 0n, true);
-    cpu.ram[HANDLERS + i * 16] = 0xf4;
-  }
-  cpu.setIdtr(BigInt(IDT), 32 * 16 - 1);
-  return cpu;
+function cpu64(cr4 = 0n, cr0 = 0x80000031n): Promise<Cpu> {
+  return longCpuWithHandlers(cr0, 0x220n | cr4, { gdt: GDT, idt: IDT, handlers: HANDLERS });
 }
 
 /** Run code (HLT appended) with RDI = DATA and the given registers; the exception vector, or -1. */

@@ -2,7 +2,7 @@
 // forms), LDMXCSR/STMXCSR, and the #UD/#NM/#MF/#GP conditions of SDM Vol. 3A §2.5 Table 2-2,
 // Vol. 1 §11.6.1 and the FXSAVE/MOVDQA/LDMXCSR pages. Instructions are given as bytes.
 import { describe, expect, it } from 'vitest';
-import { longCpu } from './hostdiff-sse/ops.ts';
+import { longCpuWithHandlers } from './hostdiff-sse/ops.ts';
 import { flatCpu } from './hostdiff-x87/ops.ts';
 import { StopReason } from '../cpu/types.ts';
 import type { Cpu } from '../cpu/cpu.ts';
@@ -11,20 +11,8 @@ const CODE = 0x100000, DATA = 0x200000, IMG = 0x201000;
 const GDT = 0x303000, IDT = 0x304000, HANDLERS = 0x305000, STACK = 0x3f0000;
 
 /** 64-bit CPU with an IDT whose handler for vector v is a HLT at HANDLERS + 16 v. */
-async function cpu64(cr0 = 0x80000031n, cr4 = 0x220n): Promise<Cpu> {
-  const cpu = await longCpu(cr4, cr0);
-  const v = new DataView(cpu.ram.buffer, cpu.ram.byteOffset, cpu.ram.byteLength);
-  v.setBigUint64(GDT + 8, 0x00af9b000000ffffn, true);
-  v.setBigUint64(GDT + 16, 0x00cf93000000ffffn, true);
-  cpu.setGdtr(BigInt(GDT), 23);
-  for (let i = 0; i < 32; i++) {
-    const h = BigInt(HANDLERS + i * 16);
-    v.setBigUint64(IDT + i * 16, (h & 0xffffn) | (8n << 16n) | (0x8en << 40n) | (((h >> 16n) & 0xffffn) << 48n), true);
-    v.setBigUint64(IDT + i * 16 + 8, 0n, true);
-    cpu.ram[HANDLERS + i * 16] = 0xf4;
-  }
-  cpu.setIdtr(BigInt(IDT), 32 * 16 - 1);
-  return cpu;
+function cpu64(cr0 = 0x80000031n, cr4 = 0x220n): Promise<Cpu> {
+  return longCpuWithHandlers(cr0, cr4, { gdt: GDT, idt: IDT, handlers: HANDLERS });
 }
 
 /** Run code (HLT appended); returns the exception vector, or -1 if it reached the end. */

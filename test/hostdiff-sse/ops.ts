@@ -481,6 +481,26 @@ const host: CpuHost = {
   interruptAcknowledge: () => 0x20,
 };
 
+/**
+ * A 64-bit CPU (longCpu) whose IDT sends vector v (0-31) to a HLT at handlers + 16 v, so the RIP
+ * after a stop tells which exception was raised. Used by the unit tests of cpu-sse and cpu-misc.
+ */
+export async function longCpuWithHandlers(cr0: bigint, cr4: bigint, at: { gdt: number; idt: number; handlers: number }): Promise<Cpu> {
+  const cpu = await longCpu(cr4, cr0);
+  const v = new DataView(cpu.ram.buffer, cpu.ram.byteOffset, cpu.ram.byteLength);
+  v.setBigUint64(at.gdt + 8, 0x00af9b000000ffffn, true);
+  v.setBigUint64(at.gdt + 16, 0x00cf93000000ffffn, true);
+  cpu.setGdtr(BigInt(at.gdt), 23);
+  for (let i = 0; i < 32; i++) {
+    const h = BigInt(at.handlers + i * 16);
+    v.setBigUint64(at.idt + i * 16, (h & 0xffffn) | (8n << 16n) | (0x8en << 40n) | (((h >> 16n) & 0xffffn) << 48n), true);
+    v.setBigUint64(at.idt + i * 16 + 8, 0n, true);
+    cpu.ram[at.handlers + i * 16] = 0xf4;
+  }
+  cpu.setIdtr(BigInt(at.idt), 32 * 16 - 1);
+  return cpu;
+}
+
 /** A CPU in 64-bit mode at CPL 0, no IDT (a fault ends in a triple fault, reported as such). */
 export async function longCpu(cr4 = 0x620n, cr0 = 0x80000031n): Promise<Cpu> {
   const cpu = await Cpu.create(8 << 20, host);
