@@ -258,13 +258,7 @@ function loadConst(k: u32): void {
   }
   const rc = (fcw() >> 10) & 3;
   if (bump && (rc == 2 || (rc == 0 && upOnNear))) m++;
-  if (!isEmpty(7)) {
-    if (!stackFault(true)) return;
-    se = INDEF_SE;
-    m = INDEF_M;
-  } else setC1(false);
-  decTop();
-  setST(0, se, m);
+  pushLoaded(se, m);
 }
 
 // --- FXAM class codes: C3 C2 C0 (SDM Vol. 2 "FXAM") ---

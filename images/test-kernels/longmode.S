@@ -4,18 +4,7 @@
    64-bit MUL/DIV, PUSH/POP 64, CMPXCHG16B, compatibility mode (INC opcode
    0x40 vs REX), instructions invalid in 64-bit mode (#UD), non-canonical
    addresses (#GP(0)), NX pages (#PF with I/D). */
-.macro PR name, reg
-    pushq %rdi
-    pushq %rsi
-    movq \reg, %rsi
-    leaq 9f(%rip), %rdi
-    call print64_kv
-    popq %rsi
-    popq %rdi
-    .section .rodata
-9:  .asciz "\name"
-    .previous
-.endm
+#include "print64.inc"
 /* SAVEF right after an instruction, PRF after printing its result */
 .macro SAVEF
     pushfq

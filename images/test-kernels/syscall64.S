@@ -1,18 +1,7 @@
 /* syscall64: SYSCALL/SYSRET in long mode with STAR/LSTAR/FMASK (SDM Vol.2
    SYSCALL, SYSRET), #UD when EFER.SCE=0, SWAPGS with GS.base and
    KERNEL_GS_BASE, FS/GS base MSRs versus segment-register loads. */
-.macro PR name, reg
-    pushq %rdi
-    pushq %rsi
-    movq \reg, %rsi
-    leaq 9f(%rip), %rdi
-    call print64_kv
-    popq %rsi
-    popq %rdi
-    .section .rodata
-9:  .asciz "\name"
-    .previous
-.endm
+#include "print64.inc"
 .macro RDMSR64 msr
     movl $\msr, %ecx
     rdmsr
