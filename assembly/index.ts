@@ -8,7 +8,8 @@ import { initPhysMap, mapPhysPages, flushTlb, setPrivilegeMasks } from "./memory
 import { combineFaults, EXC_DB } from "./fault";
 import { deliver, hasErrorCode, modeChanged, setEflags, INT_EXT, INT_EXC } from "./transfer";
 import { hostInterruptAcknowledge } from "./host";
-import { movToCr0Value, movToCr3Value, readMsr, writeMsr, msrOk, resetDebugRegisters, syncTsc } from "./system";
+import { movToCr0Value, movToCr3Value, readMsr, writeMsr, msrOk, resetDebugRegisters, syncTsc, CPU_SIGNATURE } from "./system";
+import { resetMtrrs } from "./mtrr";
 import { DREGS } from "./layout";
 import { resetFpu } from "./x87";
 
@@ -30,7 +31,7 @@ export function init(ramSize: u32): bool {
 export function reset(): void {
   memory.fill(REGS, 0, 16 * 8);
   memory.fill(SEGS, 0, 8 * SEG_SIZE);
-  st.setReg64(2, 0x623); // EDX after reset holds the processor signature (SDM Vol. 3A §9.1.4)
+  st.setReg64(2, CPU_SIGNATURE); // EDX after reset holds the processor signature (SDM Vol. 3A §9.1.4)
   st.cr0 = 0x60000010;
   st.cr2 = 0; st.cr3 = 0; st.cr4 = 0; st.cr8 = 0; st.efer = 0;
   st.gdtrBase = 0; st.gdtrLimit = 0xffff; st.idtrBase = 0; st.idtrLimit = 0xffff;
@@ -50,6 +51,7 @@ export function reset(): void {
   st.deliveringVector = -1;
   st.tripleFault = false;
   resetDebugRegisters();
+  resetMtrrs();
   resetFpu();
   st.xcr0 = 1; // XCR0 after RESET: x87 only (SDM Vol. 1 §13.3)
   flushTlb(true);
@@ -227,3 +229,4 @@ export function setVirtualTime(ns: u64): void { syncTsc(ns); }
 
 /** Seed of RDRAND/RDSEED's deterministic generator (random.ts). */
 export { setRandomSeed } from "./random";
+export { setApicFeatures } from "./system";

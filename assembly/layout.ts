@@ -20,6 +20,8 @@ export const DREGS: u32 = 0x1200;
 export const FPU_STATE: u32 = 0x1400;
 /** 8 bytes where the host leaves the value of an MSR it owns (host.ts hostMsrRead). */
 export const MSR_SCRATCH: u32 = 0x1600;
+/** The MTRRs: 11 fixed-range, 8 base/mask pairs and the default type, 8 bytes each (mtrr.ts). */
+export const MTRR_STATE: u32 = 0x1700;
 
 /** The software TLB: TLB_ENTRIES direct-mapped entries of 16 bytes (tag u64, addend u32, info u32). */
 export const TLB: u32 = 0x10000;

@@ -8,7 +8,8 @@ import {
   EFER_LME, EFER_LMA, EFER_SCE, EFER_NXE, DESC_L, F_RF, F_VM, F_IF,
 } from "./state";
 import { DREGS, MSR_SCRATCH } from "./layout";
-import { hostMsrRead, hostMsrWrite } from "./host";
+import { hostMsrRead, hostMsrWrite, hostCr8Read, hostCr8Write } from "./host";
+import { isMtrr, readMtrr, writeMtrr } from "./mtrr";
 import * as d from "./decode";
 import { getReg, setReg } from "./access";
 import { flushTlb, isCanonical } from "./memory";
@@ -79,7 +80,7 @@ export function movFromCr(): void {
     case 2: v = st.cr2; break;
     case 3: v = st.cr3; break;
     case 4: v = st.cr4; break;
-    default: v = st.cr8; break;
+    default: v = readCr8(); break;
   }
   setReg(d.modrmRm(), mode == MODE_LONG ? 8 : 4, v);
 }
@@ -93,8 +94,19 @@ export function movToCr(): void {
     case 2: st.cr2 = v; break;
     case 3: movToCr3Value(v); break;
     case 4: movToCr4Value(v); break;
-    default: if ((v >> 4) != 0) raiseGP(0); st.cr8 = v; break;
+    default: if ((v >> 4) != 0) raiseGP(0); writeCr8(v); break;
   }
+}
+
+// CR8 is the task-priority register's class, TPR[7:4], of the local APIC (SDM Vol. 3A §10.8.6.1).
+// The APIC is the host's device; without one (unit tests) CR8 is a plain 4-bit register.
+function readCr8(): u64 {
+  const v = hostCr8Read();
+  return v < 0 ? st.cr8 : <u64>v;
+}
+function writeCr8(v: u64): void {
+  st.cr8 = v;
+  hostCr8Write(<u32>v);
 }
 
 export function clts(): void {
@@ -199,6 +211,7 @@ export function readMsr(index: u32): u64 {
     case MSR_KERNEL_GS_BASE: return st.msrKernelGsBase;
     case MSR_TSC_AUX: return st.msrTscAux;
   }
+  if (isMtrr(index)) return readMtrr(index);
   // Not the CPU's own: devices behind the host may implement it (x2APIC, TSC deadline).
   if (hostMsrRead(index) != 0) return load<u64>(MSR_SCRATCH);
   msrOk = false;
@@ -232,6 +245,7 @@ export function writeMsr(index: u32, v: u64): bool {
     case MSR_KERNEL_GS_BASE: st.msrKernelGsBase = v; return true;
     case MSR_TSC_AUX: st.msrTscAux = v & 0xffffffff; return true;
   }
+  if (isMtrr(index)) return writeMtrr(index, v);
   return hostMsrWrite(index, v) != 0;
 }
 
@@ -250,24 +264,42 @@ export function wrmsr(): void {
 
 // --- CPUID: exactly the features implemented so far ---
 
-// Leaf 1 EDX: FPU, DE, PSE, TSC, MSR, PAE, CX8, APIC, SEP, PGE, CMOV, PAT, PSE-36, CLFSH, MMX,
-// FXSR, SSE, SSE2. (The local APIC is the machine's device, reached through host MSRs and MMIO.)
-const CPUID1_EDX: u32 = (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26) | 1 | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 17);
+// The identity is that of a Westmere-class part (family 6, model 2CH, stepping 2): the newest
+// Intel generation whose feature set (SSE4.2, POPCNT, no AVX) matches what is implemented.
+// EAX of leaf 1 (SDM Vol. 2A CPUID, Figure 3-6): extended model 2, family 6, model 0CH, stepping 2.
+export const CPU_SIGNATURE: u32 = 0x000206c2;
+
+// Leaf 1 EDX: FPU, DE, PSE, TSC, MSR, PAE, CX8, APIC, SEP, MTRR (mtrr.ts), PGE, CMOV, PAT, PSE-36,
+// CLFSH, MMX, FXSR, SSE, SSE2. (The local APIC is the machine's device, reached through host MSRs
+// and MMIO.)
+const CPUID1_EDX: u32 = (1 << 19) | (1 << 23) | (1 << 24) | (1 << 25) | (1 << 26) | 1 | (1 << 2) | (1 << 3) | (1 << 4) | (1 << 5) | (1 << 6) | (1 << 8) | (1 << 9) | (1 << 11) | (1 << 12) | (1 << 13) | (1 << 15) | (1 << 16) | (1 << 17);
 // Leaf 1 ECX: SSE3 (0), SSSE3 (9), CMPXCHG16B (13), SSE4.1 (19).
 const CPUID1_ECX: u32 = 1 | (1 << 9) | (1 << 13) | (1 << 19);
 // Leaf 1 ECX, the integer and state-management extensions: SSE4.2 (20: CRC32 in bitcount.ts,
 // the string instructions in sse42.ts, PCMPGTQ), MOVBE (22), POPCNT (23), XSAVE (26), RDRAND (30);
-// OSXSAVE (27) is added from CR4.
+// OSXSAVE (27) is added from CR4. The local APIC's TSC-deadline timer mode (24) is the machine's
+// (devices/apic.ts), as is x2APIC (21): both are added by setApicFeatures() when the host has them.
 const CPUID1_ECX_EXT: u32 = (1 << 20) | (1 << 22) | (1 << 23) | (1 << 26) | (1 << 30);
+export const CPUID1_ECX_X2APIC: u32 = 1 << 21;
+export const CPUID1_ECX_TSC_DEADLINE: u32 = 1 << 24;
+let apicFeatures: u32 = 0;
+/** The host declares which local APIC features its device implements (CPUID.1:ECX bits 21, 24). */
+export function setApicFeatures(bits: u32): void {
+  apicFeatures = bits & (CPUID1_ECX_X2APIC | CPUID1_ECX_TSC_DEADLINE);
+}
 // Leaf 7 sub-leaf 0 EBX: RDSEED (18). BMI1 (3) stays clear: of BMI1 only TZCNT is implemented.
 const CPUID7_EBX: u32 = 1 << 18;
-// Leaf 0x80000001 EDX: SYSCALL, NX, LM.
-const CPUIDX1_EDX: u32 = (1 << 11) | (1 << 20) | (1 << 29);
+// Leaf 0x80000001 EDX: SYSCALL, NX, RDTSCP (27), LM.
+const CPUIDX1_EDX: u32 = (1 << 11) | (1 << 20) | (1 << 27) | (1 << 29);
 // ECX: LAHF/SAHF in 64-bit mode (0), LZCNT (5, "ABM").
 const CPUIDX1_ECX: u32 = 1 | (1 << 5);
 
-// "tsemu x86-64 CPU" brand string, 48 bytes as 12 little-endian dwords.
-const BRAND: StaticArray<u32> = [0x6d657374, 0x36387820, 0x2034362d, 0x00555043, 0, 0, 0, 0, 0, 0, 0, 0];
+// The brand string of leaves 80000002H-80000004H, 48 bytes as 12 little-endian dwords:
+// "tsemu Virtual CPU (Westmere class)", NUL-padded.
+const BRAND: StaticArray<u32> = [
+  0x6d657374, 0x69562075, 0x61757472, 0x5043206c, 0x57282055, 0x6d747365, 0x20657265, 0x73616c63,
+  0x00002973, 0, 0, 0,
+];
 
 export function cpuid(): void {
   const leaf = <u32>reg64(RAX);
@@ -280,9 +312,9 @@ export function cpuid(): void {
       a = 0xd; b = 0x756e6547; dd = 0x49656e69; c = 0x6c65746e;
       break;
     case 1:
-      // Family 6, model 2, stepping 3 (QEMU's qemu64 identity); one logical processor.
-      a = 0x00000623;
-      b = 0x00000800; c = CPUID1_ECX | CPUID1_ECX_EXT | osxsaveBit(); dd = CPUID1_EDX;
+      // EBX: CLFLUSH line size 8 x 8 = 64 bytes (15:8), one logical processor, APIC ID 0.
+      a = CPU_SIGNATURE;
+      b = 0x00000800; c = CPUID1_ECX | CPUID1_ECX_EXT | apicFeatures | osxsaveBit(); dd = CPUID1_EDX;
       break;
     case 7:
       // Structured extended features; sub-leaf 0 only (EAX = highest sub-leaf = 0).

@@ -49,7 +49,12 @@ interface CoreExports {
   invalidateDecodedCode(): void;
   setVirtualTime(ns: bigint): void;
   nmi(): void;
+  setApicFeatures(bits: number): void;
 }
+
+/** CPUID.1:ECX bits of local APIC features the host's device implements (assembly/system.ts). */
+const CPUID1_ECX_X2APIC = 1 << 21;
+const CPUID1_ECX_TSC_DEADLINE = 1 << 24;
 
 let compiled: WebAssembly.Module | undefined;
 
@@ -97,6 +102,8 @@ export class Cpu implements CpuApi {
           return 1;
         },
         msrWrite: (index: number, value: bigint) => (host.msrWrite?.(index >>> 0, BigInt.asUintN(64, value)) ? 1 : 0),
+        cr8Read: () => (host.readCr8 ? host.readCr8() & 0xf : -1),
+        cr8Write: (value: number) => host.writeCr8?.(value & 0xf),
         abortInstruction: () => {
           throw ABORT;
         },
@@ -115,6 +122,8 @@ export class Cpu implements CpuApi {
     this.ram = new Uint8Array(buf, this.core.ramAddress(), ramSize);
     this.regs = new BigUint64Array(buf, this.core.regsAddress(), 16);
     this.segs = new DataView(buf, this.core.segsAddress(), 8 * 32);
+    const apic = host.apicFeatures;
+    this.core.setApicFeatures((apic?.x2apic ? CPUID1_ECX_X2APIC : 0) | (apic?.tscDeadline ? CPUID1_ECX_TSC_DEADLINE : 0));
   }
 
   getReg(r: number): bigint {

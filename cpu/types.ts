@@ -19,6 +19,12 @@ export interface CpuHost {
   msrRead?(index: number): bigint | undefined;
   /** WRMSR of such an MSR: false (or absent) makes the instruction fault #GP. */
   msrWrite?(index: number, value: bigint): boolean;
+  /** MOV from CR8: the local APIC's TPR[7:4]. Absent: CR8 is a plain 4-bit register. */
+  readCr8?(): number;
+  /** MOV to CR8 (0-15): the APIC's TPR becomes value << 4 (SDM Vol. 3A §10.8.6.1). */
+  writeCr8?(value: number): void;
+  /** Local APIC features the host's device implements, advertised in CPUID leaf 1 ECX. */
+  readonly apicFeatures?: { x2apic: boolean; tscDeadline: boolean };
 }
 
 /** Why `run` returned. */

@@ -114,8 +114,8 @@ export class Machine {
       onNmi: () => this.cpu?.nmi(),
       tsc: () => this.cpu.getMsr(0x10),
       tscHz: 1_000_000_000, // cpu/types.ts setVirtualTime: 1 GHz of virtual time
-      // No x2APIC: CPUID does not offer it (QEMU 7.2's TCG qemu64 model does not either).
-      x2apic: false,
+      // x2APIC and the TSC-deadline timer are offered in CPUID (CpuHost.apicFeatures below).
+      x2apic: true,
     });
     this.lapic.attach(this.bus);
     this.ioapic = new IoApic(this.lapic);
@@ -159,6 +159,9 @@ export class Machine {
         interruptAcknowledge: () => m.router.interruptAcknowledge(),
         msrRead: (index) => (m.lapic.ownsMsr(index) ? m.lapic.readMsr(index) : undefined),
         msrWrite: (index, value) => m.lapic.ownsMsr(index) && m.lapic.writeMsr(index, value),
+        readCr8: () => m.lapic.readCr8(),
+        writeCr8: (value) => m.lapic.writeCr8(value),
+        apicFeatures: { x2apic: true, tscDeadline: true },
       };
       m.cpu = await createCpu(config.ramSize, host);
       for (const r of m.bus.mmioRegions()) m.cpu.mapMmio(r.base, r.length);

@@ -4,7 +4,7 @@
 // given as bytes and run in 64-bit mode.
 import { describe, expect, it } from 'vitest';
 import { longCpuWithHandlers } from './hostdiff-sse/ops.ts';
-import { StopReason } from '../cpu/types.ts';
+import { StopReason, type CpuHost } from '../cpu/types.ts';
 import type { Cpu } from '../cpu/cpu.ts';
 
 const CODE = 0x100000, DATA = 0x200000, IMG = 0x201000;
@@ -14,8 +14,8 @@ const ALL6 = CF | PF | AF | ZF | SF | OF;
 const OSXSAVE = 0x40000n;
 
 /** 64-bit CPU (CR4: PAE, OSFXSR, plus `cr4`) with an IDT whose handler for vector v is a HLT at HANDLERS + 16 v. */
-function cpu64(cr4 = 0n, cr0 = 0x80000031n): Promise<Cpu> {
-  return longCpuWithHandlers(cr0, 0x220n | cr4, { gdt: GDT, idt: IDT, handlers: HANDLERS });
+function cpu64(cr4 = 0n, cr0 = 0x80000031n, host?: CpuHost): Promise<Cpu> {
+  return longCpuWithHandlers(cr0, 0x220n | cr4, { gdt: GDT, idt: IDT, handlers: HANDLERS }, host);
 }
 
 /** Run code (HLT appended) with RDI = DATA and the given registers; the exception vector, or -1. */
@@ -224,12 +224,17 @@ describe('CPUID', () => {
     const [max, b0, c0, d0] = cpuid(cpu, 0);
     expect(max).toBe(0xd);
     expect(Buffer.from(new Uint32Array([b0, d0, c0]).buffer).toString()).toBe('GenuineIntel');
-    const [sig, , ecx1] = cpuid(cpu, 1);
-    expect(sig).toBe(0x623);
+    const [sig, ebx1, ecx1, edx1] = cpuid(cpu, 1);
+    // Family 6, model 2CH (extended model 2, model 0CH), stepping 2: a Westmere-class part.
+    expect(sig).toBe(0x206c2);
+    expect(ebx1).toBe(0x800); // 64-byte CLFLUSH line, one logical processor, APIC ID 0
+    expect(Number(cpu.getReg(2))).not.toBe(0); // (EDX was overwritten by CPUID)
     const bit = (v: number, b: number) => (v >>> b) & 1;
     expect([bit(ecx1, 22), bit(ecx1, 23), bit(ecx1, 26), bit(ecx1, 27), bit(ecx1, 30)]).toEqual([1, 1, 1, 0, 1]);
     expect(bit(ecx1, 20)).toBe(1); // SSE4.2: CRC32, PCMPGTQ and the string instructions
     expect(bit(ecx1, 28)).toBe(0); // AVX
+    expect([bit(ecx1, 21), bit(ecx1, 24)]).toEqual([0, 0]); // x2APIC, TSC-deadline: no APIC here
+    expect([bit(edx1, 12), bit(edx1, 9), bit(edx1, 13)]).toEqual([1, 1, 1]); // MTRR, APIC, PGE
     const [, ebx7] = cpuid(cpu, 7);
     expect(bit(ebx7, 18)).toBe(1); // RDSEED
     expect(bit(ebx7, 3)).toBe(0); // BMI1
@@ -237,8 +242,18 @@ describe('CPUID', () => {
     expect(cpuid(cpu, 0xd, 0)).toEqual([3, 576, 576, 0]);
     expect(cpuid(cpu, 0xd, 1)).toEqual([1, 0, 0, 0]);
     expect(cpuid(cpu, 0xd, 2)).toEqual([0, 0, 0, 0]);
-    const [, , ecxx] = cpuid(cpu, 0x80000001);
+    const [, , ecxx, edxx] = cpuid(cpu, 0x80000001);
     expect(bit(ecxx, 5)).toBe(1); // LZCNT
+    expect([bit(edxx, 27), bit(edxx, 29)]).toEqual([1, 1]); // RDTSCP, LM
+    const brand = [0x80000002, 0x80000003, 0x80000004].flatMap((l) => cpuid(cpu, l));
+    expect(Buffer.from(new Uint32Array(brand).buffer).toString('latin1').replace(/\0+$/, '')).toBe(
+      'tsemu Virtual CPU (Westmere class)');
+  });
+
+  it('offers x2APIC and the TSC-deadline timer when the host APIC has them', async () => {
+    const cpu = await cpu64(0n, 0x80000031n, { ...plainHost, apicFeatures: { x2apic: true, tscDeadline: true } });
+    const [, , ecx1] = cpuid(cpu, 1);
+    expect([(ecx1 >>> 21) & 1, (ecx1 >>> 24) & 1]).toEqual([1, 1]);
   });
 
   it('mirrors CR4.OSXSAVE in leaf 1 ECX bit 27, and MOV to CR4 accepts it', async () => {
@@ -247,6 +262,90 @@ describe('CPUID', () => {
     expect(run(cpu, [0x0f, 0x20, 0xe0, 0x0d, ...le(OSXSAVE, 4), 0x0f, 0x22, 0xe0, ...movEax(1), ...movEcx(0), ...CPUID])).toBe(-1);
     expect((Number(cpu.getReg(1)) >>> 27) & 1).toBe(1);
     expect(cpu.getCr(4) & OSXSAVE).toBe(OSXSAVE);
+  });
+});
+
+const plainHost: CpuHost = {
+  portRead: () => 0xffffffff,
+  portWrite: () => {},
+  mmioRead: () => 0xffffffff,
+  mmioWrite: () => {},
+  interruptAcknowledge: () => 0xff,
+};
+const MOV_RAX_CR8 = [0x44, 0x0f, 0x20, 0xc0];
+const MOV_CR8_RAX = [0x44, 0x0f, 0x22, 0xc0];
+const movRax = (v: bigint) => [0x48, 0xb8, ...le(v, 8)];
+
+describe('MOV CR8', () => {
+  it('is a 4-bit register without a host APIC, and #GP(0) for bits above 3', async () => {
+    const cpu = await cpu64();
+    expect(run(cpu, [...movRax(9n), ...MOV_CR8_RAX, ...movRax(0n), ...MOV_RAX_CR8])).toBe(-1);
+    expect(cpu.getReg(0)).toBe(9n);
+    expect(run(cpu, [...movRax(0x10n), ...MOV_CR8_RAX])).toBe(13);
+    expect(errorCode(cpu)).toBe(0n);
+  });
+
+  it('reads and writes the host APIC\'s TPR[7:4] (SDM Vol. 3A §10.8.6.1)', async () => {
+    let tpr = 0x7c;
+    const writes: number[] = [];
+    const cpu = await cpu64(0n, 0x80000031n, {
+      ...plainHost,
+      readCr8: () => tpr >> 4,
+      writeCr8: (v) => { writes.push(v); tpr = v << 4; },
+    });
+    expect(run(cpu, MOV_RAX_CR8)).toBe(-1);
+    expect(cpu.getReg(0)).toBe(7n);
+    expect(run(cpu, [...movRax(0xbn), ...MOV_CR8_RAX, ...movRax(0n), ...MOV_RAX_CR8])).toBe(-1);
+    expect(writes).toEqual([0xb]);
+    expect(tpr).toBe(0xb0);
+    expect(cpu.getReg(0)).toBe(0xbn);
+  });
+});
+
+describe('MTRRs (SDM Vol. 3A §11.11)', () => {
+  const RDMSR = [0x0f, 0x32], WRMSR = [0x0f, 0x30];
+  const wr = (cpu: Cpu, msr: number, v: bigint) =>
+    run(cpu, [...movEcx(msr), ...movEax(Number(v & 0xffffffffn)), ...movEdx(Number(v >> 32n)), ...WRMSR]);
+  const rd = (cpu: Cpu, msr: number) => {
+    expect(run(cpu, [...movEcx(msr), ...RDMSR])).toBe(-1);
+    return (cpu.getReg(2) << 32n) | (cpu.getReg(0) & 0xffffffffn);
+  };
+  it('reports 8 variable ranges, fixed ranges and WC in MTRRCAP, which is read-only', async () => {
+    const cpu = await cpu64();
+    expect(rd(cpu, 0xfe)).toBe(0x508n);
+    expect(wr(cpu, 0xfe, 0x508n)).toBe(13);
+  });
+  it('keeps valid values and starts disabled', async () => {
+    const cpu = await cpu64();
+    expect(rd(cpu, 0x2ff)).toBe(0n);
+    const cases: [number, bigint][] = [
+      [0x2ff, 0xc06n], [0x250, 0x0606060606060606n], [0x258, 0x0001040506000104n], [0x259, 0n],
+      [0x268, 0x0505050505050505n], [0x26f, 0x0504010006050401n], [0x200, 0xfe0000006n], [0x201, 0xfffc000800n],
+      [0x20e, 0xe0000001n], [0x20f, 0xfff0000800n],
+    ];
+    for (const [msr, v] of cases) expect(wr(cpu, msr, v), `msr ${msr.toString(16)}`).toBe(-1);
+    for (const [msr, v] of cases) expect(rd(cpu, msr), `msr ${msr.toString(16)}`).toBe(v);
+  });
+  it('refuses reserved bits and undefined memory types with #GP(0)', async () => {
+    const cpu = await cpu64();
+    const bad: [number, bigint][] = [
+      [0x2ff, 0x1006n], // reserved bit 12
+      [0x2ff, 0x002n], // type 2 is undefined
+      [0x2ff, 0x007n], // type 7 too
+      [0x250, 0x0606060606060603n], // a fixed-range byte with type 3
+      [0x26b, 0x0800000000000000n], // type 8
+      [0x200, 0x106n], // PHYSBASE reserved bits 11:8
+      [0x200, 0x10000000006n], // above MAXPHYADDR (40)
+      [0x201, 0x801n], // PHYSMASK reserved bits 10:0
+      [0x20f, 0x10000000800n],
+    ];
+    for (const [msr, v] of bad) {
+      expect(wr(cpu, msr, v), `msr ${msr.toString(16)} = ${v.toString(16)}`).toBe(13);
+      expect(errorCode(cpu)).toBe(0n);
+    }
+    expect(rd(cpu, 0x2ff)).toBe(0n);
+    // 0x251-0x257 are not MTRRs.
+    expect(run(cpu, [...movEcx(0x251), ...RDMSR])).toBe(13);
   });
 });
 

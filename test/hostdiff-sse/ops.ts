@@ -485,8 +485,10 @@ const host: CpuHost = {
  * A 64-bit CPU (longCpu) whose IDT sends vector v (0-31) to a HLT at handlers + 16 v, so the RIP
  * after a stop tells which exception was raised. Used by the unit tests of cpu-sse and cpu-misc.
  */
-export async function longCpuWithHandlers(cr0: bigint, cr4: bigint, at: { gdt: number; idt: number; handlers: number }): Promise<Cpu> {
-  const cpu = await longCpu(cr4, cr0);
+export async function longCpuWithHandlers(
+  cr0: bigint, cr4: bigint, at: { gdt: number; idt: number; handlers: number }, withHost: CpuHost = host,
+): Promise<Cpu> {
+  const cpu = await longCpu(cr4, cr0, withHost);
   const v = new DataView(cpu.ram.buffer, cpu.ram.byteOffset, cpu.ram.byteLength);
   v.setBigUint64(at.gdt + 8, 0x00af9b000000ffffn, true);
   v.setBigUint64(at.gdt + 16, 0x00cf93000000ffffn, true);
@@ -502,8 +504,8 @@ export async function longCpuWithHandlers(cr0: bigint, cr4: bigint, at: { gdt: n
 }
 
 /** A CPU in 64-bit mode at CPL 0, no IDT (a fault ends in a triple fault, reported as such). */
-export async function longCpu(cr4 = 0x620n, cr0 = 0x80000031n): Promise<Cpu> {
-  const cpu = await Cpu.create(8 << 20, host);
+export async function longCpu(cr4 = 0x620n, cr0 = 0x80000031n, withHost: CpuHost = host): Promise<Cpu> {
+  const cpu = await Cpu.create(8 << 20, withHost);
   const v = new DataView(cpu.ram.buffer, cpu.ram.byteOffset, cpu.ram.byteLength);
   v.setBigUint64(PML4, BigInt(PDPT | 3), true);
   v.setBigUint64(PDPT, BigInt(PD | 3), true);
