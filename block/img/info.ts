@@ -143,7 +143,8 @@ export async function infoChain(filename: string, format: string | undefined, ch
       throw new Error(`Could not open '${name}': ${(e as Error).message}`);
     }
     try {
-      const info = await collectInfo(node, name);
+      // A json: name is shown as the file it resolved to, as qemu-img shows it.
+      const info = await collectInfo(node, name.startsWith('json:') ? node.filename : name);
       out.push(info);
       name = chain ? info.fullBackingFilename : undefined;
       fmt = info.backingFormat;

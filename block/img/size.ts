@@ -32,7 +32,21 @@ function formatG3(v: number): string {
     const n = Number(e);
     return `${stripZeros(mant!)}e${n < 0 ? '-' : '+'}${String(Math.abs(n)).padStart(2, '0')}`;
   }
-  return stripZeros(v.toFixed(Math.max(0, 2 - exp)));
+  return stripZeros(toFixedHalfEven(v, Math.max(0, 2 - exp)));
+}
+
+/**
+ * toFixed, but an exact tie rounds to the even digit as glibc's printf does (192.5 -> "192");
+ * JavaScript's toFixed rounds ties away from zero.
+ */
+function toFixedHalfEven(v: number, digits: number): string {
+  const scaled = v * 10 ** digits;
+  if (Number.isInteger(scaled * 2) && !Number.isInteger(scaled)) {
+    const down = Math.floor(scaled);
+    const even = down % 2 === 0 ? down : down + 1;
+    return (even / 10 ** digits).toFixed(digits);
+  }
+  return v.toFixed(digits);
 }
 
 function stripZeros(s: string): string {
