@@ -1,6 +1,6 @@
 // The CPU module's exports: the run loop and the state accessors cpu/cpu.ts uses.
 import * as st from "./state";
-import { REGS, SEGS, SEG_SIZE, RAM_BASE, ROM_AREA, ROM_AREA_SIZE, PHYS_ROM, PHYS_MMIO, TLB } from "./layout";
+import { REGS, SEGS, SEG_SIZE, RAM_BASE, ROM_AREA, ROM_AREA_SIZE, PHYS_RAM, PHYS_ROM, PHYS_MMIO, TLB } from "./layout";
 import { decode, invalidateDecoded } from "./decode";
 import { execute } from "./execute";
 import { getEflags } from "./flags";
@@ -218,6 +218,11 @@ export function mapRom(phys: u32, size: u32, hostAddr: u32): void {
 }
 export function mapMmio(phys: u32, size: u32): void {
   mapPhysPages(phys, (size + 0xfff) >> 12, 0, PHYS_MMIO);
+}
+/** Point physical pages back at the RAM of the same address (chipset shadow RAM, i440FX PAM):
+ *  writable, or read-only with writes dropped. The caller keeps it inside guest RAM. */
+export function mapRam(phys: u32, size: u32, writable: bool): void {
+  mapPhysPages(phys, (size + 0xfff) >> 12, RAM_BASE + (phys & ~0xfff), writable ? PHYS_RAM : PHYS_ROM);
 }
 export function tlbAddress(): u32 { return TLB; }
 

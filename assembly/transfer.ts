@@ -237,6 +237,12 @@ let nsLimit: u32 = 0;
 let nsFlags: u32 = 0;
 let nsSp: u64 = 0;
 let nsMask: u64 = 0xffffffff;
+/**
+ * True while the pushes go to a more privileged stack (an interrupt or call gate from an outer
+ * ring): they are made at the new privilege level, so they are supervisor accesses even though
+ * CPL is still the old one (a ring-3 interrupt must not fault on a supervisor-only kernel stack).
+ */
+let nsSupervisor: bool = false;
 
 function nsPush(v: u64, size: u32): void {
   nsSp = (nsSp - size) & nsMask;
@@ -247,7 +253,12 @@ function nsPush(v: u64, size: u32): void {
     if (nsSp + size - 1 > <u64>nsLimit && (nsFlags & DESC_TYPE_EC) == 0) raise(EXC_SS, 0);
     lin = (nsBase + nsSp) & 0xffffffff;
   }
-  writeLin(lin, size, v);
+  if (nsSupervisor) {
+    // A fault here unwinds past endSupervisorAccess(); deliverPending() resets the masks from CPL.
+    beginSupervisorAccess();
+    writeLin(lin, size, v);
+    endSupervisorAccess();
+  } else writeLin(lin, size, v);
 }
 
 export function farCall(sel: u32, off: u64, osz: u32): void {
@@ -315,6 +326,7 @@ export function farCall(sel: u32, off: u64, osz: u32): void {
     }
     const ssLo = descLo, ssHi = descHi;
     nsSp = tssSp & nsMask;
+    nsSupervisor = true;
     nsPush(oldSs, gateSize);
     nsPush(oldSp, gateSize);
     const oldMask = sizeMask(st.stackSize);
@@ -585,6 +597,7 @@ export function deliver(vector: u32, kind: u32, error: i32): void {
   const oldSs = <u64>segSelector(SS);
   const oldSp = reg64(RSP);
   const newCpl = inner ? cdpl : st.cpl;
+  nsSupervisor = inner;
   let newSs: u32 = 0;
   if (lma) {
     // 64-bit IDT: the new RSP comes from the TSS (RSPn or ISTn) or stays; aligned to 16.

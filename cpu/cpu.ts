@@ -2,7 +2,7 @@
 // connects its imports to a CpuHost and offers the CpuApi to the machine, loaders and tests.
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { StopReason, type CpuApi, type CpuHost, type RunResult, type SegmentState } from './types.ts';
+import { StopReason, type CpuApi, type CpuHost, type RomImage, type RunResult, type SegmentState } from './types.ts';
 
 /** Where the core expects the value of a host-owned MSR (assembly/layout.ts MSR_SCRATCH). */
 const MSR_SCRATCH = 0x1600;
@@ -46,6 +46,7 @@ interface CoreExports {
   allocRom(size: number): number;
   mapRom(phys: number, size: number, hostAddr: number): void;
   mapMmio(phys: number, size: number): void;
+  mapRam(phys: number, size: number, writable: number): void;
   invalidateDecodedCode(): void;
   setVirtualTime(ns: bigint): void;
   nmi(): void;
@@ -246,6 +247,23 @@ export class Cpu implements CpuApi {
   }
   mapMmio(physAddr: number, length: number): void {
     this.core.mapMmio(physAddr >>> 0, length);
+  }
+  loadRom(data: Uint8Array): RomImage {
+    const size = Math.ceil(data.length / 4096) * 4096;
+    const host = this.core.allocRom(size);
+    if (!host) throw new RangeError('out of room for firmware images');
+    new Uint8Array(this.core.memory.buffer, host, data.length).set(data);
+    return { length: size, handle: host };
+  }
+  mapRomImage(physAddr: number, image: RomImage, offset: number, length: number): void {
+    if (offset < 0 || length < 0 || offset + length > image.length || offset % 4096 !== 0) {
+      throw new RangeError(`ROM window ${offset}+${length} is outside the ${image.length}-byte image`);
+    }
+    this.core.mapRom(physAddr >>> 0, length, image.handle + offset);
+  }
+  mapRam(physAddr: number, length: number, writable: boolean): void {
+    if (physAddr < 0 || physAddr + length > this.ramSize) throw new RangeError(`0x${physAddr.toString(16)}+${length} is not guest RAM`);
+    this.core.mapRam(physAddr >>> 0, length, writable ? 1 : 0);
   }
   setVirtualTime(ns: bigint): void {
     this.core.setVirtualTime(BigInt.asUintN(64, ns));

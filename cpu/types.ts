@@ -63,6 +63,13 @@ export interface RunResult {
   executed: number;
 }
 
+/** A firmware image held by the CPU (CpuApi.loadRom). */
+export interface RomImage {
+  readonly length: number;
+  /** The CPU's own reference to the copy; meaningless elsewhere. */
+  readonly handle: number;
+}
+
 /** What the machine, the loaders and the tests can do with a CPU. */
 export interface CpuApi {
   /** Guest physical RAM (0 .. ramSize-1). DMA-capable devices read and write it directly. */
@@ -107,6 +114,18 @@ export interface CpuApi {
   mapRom(physAddr: number, data: Uint8Array): void;
   /** Mark a physical range as MMIO (handled by CpuHost.mmioRead/mmioWrite). Page granular. */
   mapMmio(physAddr: number, length: number): void;
+  /**
+   * Copy a firmware image (length a multiple of 4096) into the CPU's ROM area without mapping it;
+   * mapRomImage then maps pages of it, as often as needed (the BIOS at 4 GiB and its ISA alias).
+   */
+  loadRom(data: Uint8Array): RomImage;
+  /** Map `length` bytes of `image` from `offset` read-only at `physAddr` (page granular). */
+  mapRomImage(physAddr: number, image: RomImage, offset: number, length: number): void;
+  /**
+   * Back a physical range inside guest RAM with that RAM again, writable or read-only (writes are
+   * dropped): chipset shadowing of the BIOS area (i440FX PAM registers). Page granular.
+   */
+  mapRam(physAddr: number, length: number, writable: boolean): void;
   /**
    * Tell the CPU that the host wrote guest RAM (DMA, loaders, tests): instructions it decoded
    * earlier from that range are dropped. Writes by the guest itself need no notice.

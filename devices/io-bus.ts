@@ -28,9 +28,24 @@ interface MmioRegion {
 
 const ALL_ONES = [0, 0xff, 0xffff, 0xffffff, 0xffffffff];
 
+/** A port range a guest placed with a PCI BAR (or a similar base register); see mapPorts. */
+interface PortWindow {
+  start: number;
+  count: number;
+  handler: PortHandler;
+}
+
 export class IoBus implements Omit<CpuHost, 'interruptAcknowledge'> {
   private readonly ports: (PortHandler | undefined)[] = new Array(0x10000);
   private readonly regions: MmioRegion[] = [];
+  /**
+   * Ranges the guest moves around (PCI BARs, the PIIX4 PM base). They may overlap each other and
+   * fixed claims without error: fixed claims win, then the window mapped last. `windowPorts` is
+   * the resulting per-port table, rebuilt on every change (rare) so lookups stay one index.
+   */
+  private readonly windows: PortWindow[] = [];
+  private readonly windowPorts: (PortHandler | undefined)[] = new Array(0x10000);
+  private readonly mmioWindows: MmioRegion[] = [];
 
   /** Claim ports start .. start+count-1. Overlapping an existing claim is a wiring bug. */
   registerPorts(start: number, count: number, handler: PortHandler): void {
@@ -53,13 +68,44 @@ export class IoBus implements Omit<CpuHost, 'interruptAcknowledge'> {
     this.regions.push({ base, length, handler });
   }
 
+  /**
+   * Map a guest-placed port window (start..start+count-1, clipped to the 64 KiB I/O space).
+   * Never throws on overlaps: see `windows`. Unmap with the same handler object.
+   */
+  mapPorts(start: number, count: number, handler: PortHandler): void {
+    if (!Number.isInteger(start) || !Number.isInteger(count) || start < 0 || count < 1 || start >= 0x10000) return;
+    this.windows.push({ start, count: Math.min(count, 0x10000 - start), handler });
+    this.rebuildWindows();
+  }
+
+  unmapPorts(handler: PortHandler): void {
+    const before = this.windows.length;
+    for (let i = this.windows.length - 1; i >= 0; i--) if (this.windows[i].handler === handler) this.windows.splice(i, 1);
+    if (this.windows.length !== before) this.rebuildWindows();
+  }
+
+  /** A guest-placed MMIO window (PCI memory BAR): below fixed regions in priority, never throws. */
+  mapMmioWindow(base: number, length: number, handler: MmioHandler): void {
+    if (length < 1) return;
+    this.mmioWindows.push({ base, length, handler });
+  }
+
+  unmapMmioWindow(handler: MmioHandler): void {
+    for (let i = this.mmioWindows.length - 1; i >= 0; i--) if (this.mmioWindows[i].handler === handler) this.mmioWindows.splice(i, 1);
+  }
+
+  private rebuildWindows(): void {
+    this.windowPorts.fill(undefined);
+    for (const w of this.windows) for (let p = w.start; p < w.start + w.count; p++) this.windowPorts[p] = w.handler;
+  }
+
   /** Regions registered so far (the machine maps them into the CPU). */
   mmioRegions(): readonly { base: number; length: number }[] {
     return this.regions;
   }
 
   portRead(port: number, size: number): number {
-    const h = this.ports[port];
+    const h = this.ports[port] ?? this.windowPorts[port];
     if (h && size <= (h.maxSize ?? 1)) return (h.read(port, size) & ALL_ONES[size]) >>> 0;
     if (size === 1) return 0xff;
     // Wider than the device decodes (or unclaimed): assemble it from single bytes.
@@ -69,7 +115,7 @@ export class IoBus implements Omit<CpuHost, 'interruptAcknowledge'> {
   }
 
   portWrite(port: number, size: number, value: number): void {
-    const h = this.ports[port];
+    const h = this.ports[port] ?? this.windowPorts[port];
     if (h && size <= (h.maxSize ?? 1)) {
       h.write(port, size, (value & ALL_ONES[size]) >>> 0);
       return;
@@ -91,6 +137,10 @@ export class IoBus implements Omit<CpuHost, 'interruptAcknowledge'> {
 
   private findRegion(addr: number): MmioRegion | undefined {
     for (const r of this.regions) {
+      if (addr >= r.base && addr < r.base + r.length) return r;
+    }
+    for (let i = this.mmioWindows.length - 1; i >= 0; i--) {
+      const r = this.mmioWindows[i];
       if (addr >= r.base && addr < r.base + r.length) return r;
     }
     return undefined;

@@ -1,4 +1,5 @@
-// The "pc" machine: a CPU plus the legacy devices, a Multiboot kernel, and the loop that runs it.
+// The "pc" machine: a CPU plus the legacy and PCI devices, the firmware (SeaBIOS) or a kernel
+// started directly, and the loop that runs it.
 // The CPU is made by a factory so the machine can be tested (and typechecked) without cpu/cpu.ts.
 
 import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
@@ -8,12 +9,21 @@ import { DebugExit } from '../devices/debug-exit.ts';
 import { InterruptRouter } from '../devices/interrupt-router.ts';
 import { IoApic } from '../devices/ioapic.ts';
 import { IoBus } from '../devices/io-bus.ts';
+import { FwCfg } from '../devices/fw-cfg.ts';
+import { Hpet } from '../devices/hpet.ts';
+import { acpiFwCfgFiles, buildAcpi, type AcpiBuild } from '../devices/acpi/loader.ts';
+import { I440fx } from '../devices/pci/i440fx.ts';
+import { PciBus } from '../devices/pci/pci.ts';
+import { Piix3Ide, Piix3Isa } from '../devices/pci/piix3.ts';
+import { Piix4Pm, SCI_IRQ } from '../devices/pci/piix4-pm.ts';
 import { DualPic } from '../devices/pic.ts';
 import { Pit } from '../devices/pit.ts';
 import { Port92 } from '../devices/port92.ts';
 import { Rtc } from '../devices/rtc.ts';
 import { Uart16550 } from '../devices/uart.ts';
 import { Clock } from './clock.ts';
+import { FirmwareError, findFirmware, mapFirmware, populateFwCfg, vapicRom } from './firmware.ts';
+import { isLinuxKernel, loadLinux, type LinuxLayout } from './linux-boot.ts';
 import { KernelLoadError, loadMultiboot, type BootModule, type EntryState, type MultibootLayout } from './multiboot.ts';
 import type { MachineConfig } from './options.ts';
 
@@ -73,11 +83,23 @@ export class Machine {
   readonly port92: Port92;
   readonly uart: Uart16550 | null = null;
   readonly debugExit: DebugExit | null = null;
+  /** PCI bus 0: i440FX host bridge 00.0, PIIX3 ISA 01.0 and IDE 01.1, PIIX4 power management 01.3. */
+  readonly pci: PciBus;
+  readonly i440fx: I440fx;
+  readonly piix3: Piix3Isa;
+  readonly ide: Piix3Ide;
+  readonly pm: Piix4Pm;
+  readonly fwCfg: FwCfg;
+  readonly hpet: Hpet;
+  /** The ACPI tables offered to the firmware (and installed directly for -kernel boots). */
+  readonly acpi: AcpiBuild;
   readonly clock: Clock;
   /** Set once create() has built the CPU. */
   cpu!: CpuApi;
   /** Where the last boot put the kernel and its data. */
   layout: MultibootLayout | null = null;
+  /** The same for a Linux bzImage (then `layout` stays null). */
+  linuxLayout: LinuxLayout | null = null;
 
   private intr = false;
   private exitStatus: number | null = null;
@@ -91,6 +113,8 @@ export class Machine {
   private escapePending = false;
   private kernelImage: Uint8Array = new Uint8Array(0);
   private modules: BootModule[] = [];
+  /** -initrd of a Linux kernel: one file (QEMU takes the whole -initrd string as its name). */
+  private linuxInitrd: Uint8Array | null = null;
 
   private constructor(
     readonly config: MachineConfig,
@@ -121,9 +145,13 @@ export class Machine {
     this.ioapic = new IoApic(this.lapic);
     this.ioapic.attach(this.bus);
     this.router = new InterruptRouter(this.pic, this.lapic);
-    this.pit = new Pit(this.clock, (level) => this.isaIrq(0, level));
+    // The HPET's legacy replacement route takes IRQ0 and IRQ8 away from the PIT and the RTC
+    // (IA-PC HPET 1.0a §2.4), so their outputs pass through it.
+    this.hpet = new Hpet({ clock: this.clock, setIrq: (line, level) => this.gsi(line, level) });
+    this.hpet.attach(this.bus);
+    this.pit = new Pit(this.clock, (level) => this.hpet.pitInput(level));
     this.pit.attach(this.bus);
-    this.rtc = new Rtc(this.clock, (level) => this.isaIrq(8, level));
+    this.rtc = new Rtc(this.clock, (level) => this.hpet.rtcInput(level));
     this.rtc.attach(this.bus);
     this.port92 = new Port92(
       (on) => this.cpu?.setA20(on),
@@ -143,14 +171,102 @@ export class Machine {
         throw new MachineError(`isa-debug-exit at port 0x${config.debugExit.iobase.toString(16)} collides with another device`);
       }
     }
+    // The PCI platform of QEMU's pc machine and the firmware configuration device.
+    this.pci = new PciBus();
+    this.pci.attach(this.bus);
+    this.i440fx = new I440fx(config.ramSize);
+    this.pci.add(0, 0, this.i440fx);
+    this.piix3 = new Piix3Isa(
+      (irq, level) => this.isaIrq(irq, level),
+      () => this.requestReset(),
+      (pirq) => this.pci.pirqLevel(pirq),
+    );
+    this.pci.add(1, 0, this.piix3);
+    this.pci.router = this.piix3;
+    this.piix3.attach(this.bus);
+    this.ide = new Piix3Ide();
+    this.pci.add(1, 1, this.ide);
+    this.pm = new Piix4Pm({
+      clock: this.clock,
+      sci: (level) => this.isaIrq(SCI_IRQ, level),
+      powerOff: () => this.powerOff(),
+      serial: config.serial !== null,
+    });
+    this.pci.add(1, 3, this.pm);
+    this.pm.attach(this.bus);
+    this.fwCfg = new FwCfg(() => (this.cpu ? { ram: this.cpu.ram, written: (a, l) => this.cpu.ramWritten(a, l) } : null));
+    this.fwCfg.attach(this.bus);
+    populateFwCfg(this.fwCfg, { ramSize: config.ramSize, nographic: config.nographic });
+    this.fwCfg.addFile('genroms/kvmvapic.bin', vapicRom(options.readFile ?? ((p: string) => readFileSync(p))));
+    // ACPI tables for SeaBIOS to install through the table loader (devices/acpi/loader.ts). No
+    // i8042 yet: SeaBIOS looks for its PNP0303 entry before probing PS/2.
+    this.acpi = buildAcpi({ lowRamEnd: config.ramSize, cpus: 1, serial: config.serial !== null, keyboard: false, hpet: true });
+    for (const f of acpiFwCfgFiles(this.acpi)) this.fwCfg.addFile(f.name, f.data);
     this.clock.onChange = () => this.wakeUp();
+  }
+
+  /** True when there is no -kernel: the CPU starts in the BIOS at the reset vector. */
+  get bootsFirmware(): boolean {
+    return this.config.kernel === '';
+  }
+
+  /**
+   * Load the BIOS image (no -kernel only) and connect the i440FX to the CPU, which maps the BIOS
+   * area per the PAM registers. Kernels started directly get no BIOS image: the firmware state they
+   * see (setPlatformBiosState) has the whole area shadowed in RAM.
+   */
+  private loadFirmware(): void {
+    let roms: ReturnType<typeof mapFirmware> = [];
+    if (this.bootsFirmware) {
+      const read = this.options.readFile ?? ((p: string) => readFileSync(p));
+      try {
+        const path = findFirmware(this.config.bios);
+        let image: Uint8Array;
+        try {
+          image = read(path);
+        } catch (e) {
+          throw new MachineError(`could not load PC BIOS '${this.config.bios ?? path}': ${describeFsError(e)}`);
+        }
+        roms = mapFirmware(this.cpu, image, this.config.bios ?? path);
+      } catch (e) {
+        if (e instanceof FirmwareError) throw new MachineError(e.message);
+        throw e;
+      }
+    }
+    this.i440fx.connect(this.cpu, roms);
+  }
+
+  /** Power-on state of the PCI functions and fw_cfg (also on every reset). */
+  private resetPlatform(): void {
+    this.pci.reset();
+    this.hpet.reset();
+    this.fwCfg.reset();
+  }
+
+  /** What SeaBIOS leaves in the chipset on QEMU's pc machine, for kernels started without it. */
+  private setPlatformBiosState(): void {
+    this.i440fx.setBiosState();
+    this.piix3.setBiosState();
+    this.ide.setBiosState();
+    this.pm.setBiosState();
+    for (const f of [this.i440fx, this.piix3]) f.set16(0x04, f.command | 0x0103);
+  }
+
+  /** The guest turned the machine off (ACPI S5): QEMU exits with status 0, or stops with -no-shutdown. */
+  private powerOff(): void {
+    if (this.config.noShutdown) {
+      this.paused = true;
+      this.cpu?.requestStop();
+      return;
+    }
+    this.exit(0);
   }
 
   /** Build the machine, its CPU and load the kernel; throws MachineError on user mistakes. */
   static async create(config: MachineConfig, createCpu: CpuFactory, options: MachineOptions = {}): Promise<Machine> {
     const m = new Machine(config, options);
     try {
-      m.readFiles();
+      if (!m.bootsFirmware) m.readFiles();
       const host: CpuHost = {
         portRead: (port, size) => m.bus.portRead(port, size),
         portWrite: (port, size, value) => m.bus.portWrite(port, size, value),
@@ -165,6 +281,7 @@ export class Machine {
       };
       m.cpu = await createCpu(config.ramSize, host);
       for (const r of m.bus.mmioRegions()) m.cpu.mapMmio(r.base, r.length);
+      m.loadFirmware();
       m.fillCmos();
       m.boot();
     } catch (e) {
@@ -214,6 +331,12 @@ export class Machine {
     this.ioapic.setIrq(irq === 0 ? 2 : irq, level);
   }
 
+  /** An interrupt line in QEMU's GSI numbering (the HPET's): ISA IRQs below 16, I/O APIC inputs up to 23. */
+  private gsi(line: number, level: boolean): void {
+    if (line < 16) this.isaIrq(line, level);
+    else if (line < 24) this.ioapic.setIrq(line, level);
+  }
+
   /**
    * Instructions for the next slice. With -icount a slice ends exactly at the next timer deadline,
    * so device events land on the same instruction in every run.
@@ -236,22 +359,38 @@ export class Machine {
   private boot(): void {
     this.cpu.reset();
     this.pic.reset();
-    this.pic.setBiosState();
-    // SeaBIOS leaves LINT0 in ExtINT mode, so the 8259 keeps working for Multiboot kernels.
     this.lapic.reset();
-    this.lapic.setBiosState();
     this.ioapic.reset();
     this.pit.reset();
-    this.pit.setBiosState();
     this.rtc.reset();
     this.uart?.reset();
+    this.resetPlatform();
+    if (this.bootsFirmware) {
+      // Power-on: the CPU fetches its first instruction at 0xFFFFFFF0, in the BIOS.
+      this.cpu.setA20(true);
+      this.cpu.setIntr(this.intr);
+      return;
+    }
+    this.pic.setBiosState();
+    // SeaBIOS leaves LINT0 in ExtINT mode, so the 8259 keeps working for Multiboot kernels.
+    this.lapic.setBiosState();
+    this.pit.setBiosState();
+    this.setPlatformBiosState();
+    let entry: EntryState & { esi?: number };
     try {
-      this.layout = loadMultiboot(this.cpu.ram, {
-        kernelName: this.config.kernel,
-        kernel: this.kernelImage,
-        append: this.config.append,
-        modules: this.modules,
-      });
+      // A Linux setup header ("HdrS") wins over anything else, as in QEMU; the rest is Multiboot.
+      if (isLinuxKernel(this.kernelImage)) {
+        this.linuxLayout = loadLinux(this.cpu.ram, { kernel: this.kernelImage, cmdline: this.config.append, initrd: this.linuxInitrd });
+        entry = this.linuxLayout.entry;
+      } else {
+        this.layout = loadMultiboot(this.cpu.ram, {
+          kernelName: this.config.kernel,
+          kernel: this.kernelImage,
+          append: this.config.append,
+          modules: this.modules,
+        });
+        entry = this.layout.entry;
+      }
     } catch (e) {
       if (e instanceof KernelLoadError) throw new MachineError(`could not load kernel '${this.config.kernel}': ${e.message}`);
       throw e;
@@ -260,11 +399,11 @@ export class Machine {
     this.cpu.ramWritten(0, this.cpu.ramSize);
     this.cpu.setA20(true);
     this.port92.noteA20(true);
-    this.enter(this.layout.entry);
+    this.enter(entry);
     this.cpu.setIntr(this.intr);
   }
 
-  private enter(s: EntryState): void {
+  private enter(s: EntryState & { esi?: number }): void {
     const cpu = this.cpu;
     s.segments.forEach((seg, i) => cpu.setSeg(i, seg));
     cpu.setGdtr(BigInt(s.gdt.base), s.gdt.limit);
@@ -277,6 +416,7 @@ export class Machine {
     cpu.setReg(Reg.RAX, BigInt(s.eax));
     cpu.setReg(Reg.RBX, BigInt(s.ebx));
     cpu.setReg(Reg.RSP, BigInt(s.esp));
+    if (s.esi !== undefined) cpu.setReg(Reg.RSI, BigInt(s.esi));
     cpu.setRflags(BigInt(s.eflags));
     cpu.setRip(BigInt(s.eip));
     cpu.syncMode();
@@ -289,6 +429,16 @@ export class Machine {
     } catch (e) {
       throw new MachineError(`could not load kernel '${this.config.kernel}': ${describeFsError(e)}`);
     }
+    if (isLinuxKernel(this.kernelImage)) {
+      if (this.config.initrd.length === 0) return;
+      const file = this.config.initrd.join(',');
+      try {
+        this.linuxInitrd = read(file);
+      } catch (e) {
+        throw new MachineError(`could not load initrd '${file}': ${describeFsError(e)}`);
+      }
+      return;
+    }
     this.modules = this.config.initrd.map((item) => {
       const file = item.split(' ')[0];
       try {
@@ -299,7 +449,10 @@ export class Machine {
     });
   }
 
-  /** The CMOS bytes a PC BIOS and QEMU fill in: base and extended memory sizes. */
+  /**
+   * The CMOS bytes QEMU's pc machine fills in (IBM PC/AT layout plus the Bochs/QEMU BIOS extensions
+   * SeaBIOS reads): memory sizes, equipment, drives, boot order, CPU count.
+   */
   private fillCmos(): void {
     const set16 = (lo: number, v: number) => {
       this.rtc.setCmos(lo, v & 0xff);
@@ -312,6 +465,18 @@ export class Machine {
     set16(0x30, extKb);
     const above16M = Math.min(Math.max(0, (ram - 16 * 1024 * 1024) / 65536), 0xffff); // 64 KiB units
     set16(0x34, above16M);
+    // RAM above 4 GiB in 64 KiB units (0x5B-0x5D): none, all RAM fits below the PCI hole.
+    for (const i of [0x5b, 0x5c, 0x5d]) this.rtc.setCmos(i, 0);
+    this.rtc.setCmos(0x5f, 0); // CPUs - 1
+    this.rtc.setCmos(0x10, 0x00); // floppy drive types: no drives
+    this.rtc.setCmos(0x12, 0x00); // hard disk types: none
+    this.rtc.setCmos(0x14, 0x06); // equipment: math coprocessor, PS/2 mouse; no floppies
+    // Boot order "cad" (QEMU's default): hard disk, floppy, CD-ROM, as nibbles 1=floppy 2=hd 3=cd;
+    // 0x38 bit 0 clear = check the floppy boot signature.
+    this.rtc.setCmos(0x3d, 0x12);
+    this.rtc.setCmos(0x38, 0x30);
+    // The IBM PS/2 copy of the century byte (0x32 is kept by the RTC itself).
+    this.rtc.setCmos(0x37, this.rtc.getCmos(0x32));
   }
 
   private serialSink(config: MachineConfig): (bytes: Uint8Array) => void {

@@ -16,7 +16,10 @@ export interface DebugExitConfig {
 export interface MachineConfig {
   /** Guest RAM in bytes. */
   ramSize: number;
+  /** -kernel; '' when there is none and the machine boots its firmware (SeaBIOS). */
   kernel: string;
+  /** -bios: a firmware image (file or name); absent means QEMU's default, bios-256k.bin. */
+  bios?: string;
   append: string;
   /** -initrd items, each "FILE ARGS..." (commas already split, ",," unescaped). */
   initrd: string[];
@@ -43,7 +46,7 @@ export const MAX_RAM = 3 * 1024 * 1024 * 1024;
 
 /** QEMU options that exist but tsemu does not implement yet: named in the error, not "unknown". */
 const KNOWN_UNSUPPORTED = new Set([
-  'hda', 'hdb', 'hdc', 'hdd', 'fda', 'fdb', 'cdrom', 'drive', 'blockdev', 'boot', 'bios', 'cpu',
+  'hda', 'hdb', 'hdc', 'hdd', 'fda', 'fdb', 'cdrom', 'drive', 'blockdev', 'boot', 'cpu',
   'enable-kvm', 'monitor', 'qmp', 'chardev', 'netdev', 'net', 'nic', 'usb', 'usbdevice', 'vga',
   'gdb', 's', 'S', 'd', 'D', 'rtc', 'name', 'pidfile', 'daemonize', 'snapshot', 'k',
   'audiodev', 'soundhw', 'object', 'global', 'serial2', 'parallel', 'mon', 'trace', 'L', 'fw_cfg',
@@ -53,7 +56,7 @@ const KNOWN_UNSUPPORTED = new Set([
 
 const NEEDS_ARGUMENT = new Set([
   'm', 'kernel', 'append', 'initrd', 'serial', 'display', 'vnc', 'machine', 'M', 'accel', 'smp', 'device',
-  'icount',
+  'icount', 'bios',
 ]);
 
 /** Parse a -m size: a number (fractions allowed) with an optional B/K/M/G/T suffix; MiB without one. */
@@ -205,6 +208,7 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
   let noShutdown = false;
   let debugExit: DebugExitConfig | null = null;
   let icountShift: number | null = null;
+  let bios: string | undefined;
 
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -239,6 +243,9 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
       }
       case 'kernel':
         kernel = value;
+        break;
+      case 'bios':
+        bios = value;
         break;
       case 'append':
         append = value;
@@ -294,10 +301,10 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
     }
   }
 
+  // Without -kernel the machine boots its firmware, as QEMU does.
   if (kernel === null) {
     if (append !== null) throw new OptionError('-append only works together with -kernel');
     if (initrd !== null) throw new OptionError('-initrd only works together with -kernel');
-    throw new OptionError('no kernel given: booting from firmware is not supported yet, use -kernel FILE');
   }
 
   // QEMU's defaults: -nographic puts COM1 on stdio; otherwise it goes to a (here absent) display.
@@ -311,7 +318,8 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
     action: 'run',
     config: {
       ramSize,
-      kernel,
+      kernel: kernel ?? '',
+      ...(bios !== undefined ? { bios } : {}),
       append: append ?? '',
       initrd: initrd === null ? [] : splitInitrd(initrd),
       serial: com1,
@@ -331,7 +339,10 @@ Options tsemu understands:
   -h, -help                 print this help and exit
   -version                  print the version and exit
   -m [size=]N[K|M|G]        guest RAM (plain N is MiB; default 128M)
-  -kernel FILE              boot a Multiboot kernel (ELF or a.out-kludge)
+  -kernel FILE              boot a Multiboot kernel (ELF or a.out-kludge); without it
+                            the machine boots its firmware (SeaBIOS)
+  -bios FILE                the firmware image (default: bios-256k.bin from Debian's
+                            seabios package)
   -append STRING            kernel command line
   -initrd "FILE [ARGS][,FILE [ARGS]...]"
                             Multiboot modules, each with its own string

@@ -122,6 +122,11 @@ class FakeCpu implements CpuApi {
   }
   mapRom() {}
   mapMmio() {}
+  loadRom(data: Uint8Array) {
+    return { length: data.length, handle: 0 };
+  }
+  mapRomImage() {}
+  mapRam() {}
   written: [number, number][] = [];
   ramWritten(addr: number, length: number) {
     this.written.push([addr, length]);

@@ -125,9 +125,17 @@ describe('command-line options', () => {
     }
   });
 
-  it('needs a kernel, and -append/-initrd need one too', () => {
-    expect(error()).toMatch(/no kernel given/);
+  it('boots the firmware without -kernel; -append/-initrd need a kernel', () => {
+    const r = parseArgs([]);
+    expect(r.action === 'run' && r.config.kernel).toBe('');
+    expect(r.action === 'run' && r.config.bios).toBeUndefined();
     expect(error('-append', 'x')).toMatch(/-append only works together with -kernel/);
     expect(error('-initrd', 'x')).toMatch(/-initrd only works together with -kernel/);
+  });
+
+  it('takes -bios FILE', () => {
+    const r = parseArgs(['-bios', '/tmp/my-bios.bin']);
+    expect(r.action === 'run' && r.config.bios).toBe('/tmp/my-bios.bin');
+    expect(error('-bios')).toBe('-bios: requires an argument');
   });
 });
