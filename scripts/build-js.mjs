@@ -20,6 +20,10 @@ for (const [entry, outfile] of entries) {
     sourcemap: true,
     banner: { js: '#!/usr/bin/env node' },
     logLevel: 'warning',
+    // The zstd package finds its .wasm beside its own files: load it from node_modules.
+    // ws is CommonJS that require()s Node's modules (and, if installed, its optional native
+    // helpers bufferutil and utf-8-validate), which an ESM bundle cannot: load it from there too.
+    external: ['@bokuweb/zstd-wasm', 'ws'],
   });
   chmodSync(outfile, 0o755);
 }
