@@ -4,6 +4,12 @@ import { BlockError } from './errors.ts';
 
 export type Preallocation = 'off' | 'metadata' | 'falloc' | 'full';
 
+/** One part of a scattered request: bytes at `offset` (pieces ascend and do not overlap). */
+export interface Piece {
+  offset: number;
+  data: Uint8Array;
+}
+
 /** What one run of bytes looks like, as qemu's block-status reports it. */
 export interface BlockStatus {
   /** Bytes from the queried offset that share this status (at least 1, at most what was asked). */
@@ -37,6 +43,12 @@ export interface BlockNode {
   /** Fills `buf` with the bytes at `offset`. */
   read(offset: number, buf: Uint8Array): Promise<void>;
   write(offset: number, data: Uint8Array): Promise<void>;
+  /**
+   * Optional: several reads (writes) as one request, so that a driver can merge pieces that are
+   * adjacent on the host into one vectored system call. Same result as one read (write) each.
+   */
+  readMany?(pieces: readonly Piece[]): Promise<void>;
+  writeMany?(pieces: readonly Piece[]): Promise<void>;
   /** Makes the range read as zeroes; `mayUnmap` lets the driver free the space. */
   writeZeroes(offset: number, length: number, mayUnmap?: boolean): Promise<void>;
   /** Tells the driver the range's content is no longer needed (advisory). */
@@ -48,6 +60,18 @@ export interface BlockNode {
   /** Host bytes allocated for the node (qemu-img's "disk size"), or -1 when unknown. */
   allocatedSize(): Promise<number>;
   close(): Promise<void>;
+}
+
+/** Reads the pieces through `readMany` when the node has it, else one read each. */
+export function readPieces(node: BlockNode, pieces: readonly Piece[]): Promise<void> {
+  if (node.readMany) return node.readMany(pieces);
+  return Promise.all(pieces.map((p) => node.read(p.offset, p.data))).then(() => undefined);
+}
+
+/** Writes the pieces through `writeMany` when the node has it, else one write each. */
+export function writePieces(node: BlockNode, pieces: readonly Piece[]): Promise<void> {
+  if (node.writeMany) return node.writeMany(pieces);
+  return Promise.all(pieces.map((p) => node.write(p.offset, p.data))).then(() => undefined);
 }
 
 /** Rejects requests that are not whole, non-negative and inside the node. */

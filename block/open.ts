@@ -24,6 +24,8 @@ export interface OpenOptions {
    * make block 0 probe as another format (probed-raw.ts), as QEMU's system emulator does.
    */
   warn?: (text: string) => void;
+  /** Flushes of the image file do nothing (qemu's cache=unsafe, qemu-img convert's default). */
+  noFlush?: boolean;
 }
 
 export function combineBackingPath(image: string, backing: string): string {
@@ -98,7 +100,7 @@ export async function openNodeOptions(o: FlatOptions, opts: OpenOptions = {}, de
 export async function openImage(filename: string, opts: OpenOptions = {}, depth = 0): Promise<BlockNode> {
   if (filename.startsWith(JSON_PREFIX)) return openNodeOptions(parseJsonFilename(filename), opts, depth);
   if (depth > MAX_BACKING_DEPTH) throw new BlockError('Backing chain is too deep (or loops)');
-  const file = await FileNode.open(filename, opts.readOnly ?? false);
+  const file = await FileNode.open(filename, opts.readOnly ?? false, { noFlush: opts.noFlush });
   return openFormat(file, filename, opts, depth, undefined);
 }
 

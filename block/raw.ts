@@ -1,5 +1,5 @@
 // The raw format: guest bytes are the file's bytes, one to one.
-import { checkRequest, type BlockNode, type BlockStatus, type Preallocation } from './driver.ts';
+import { checkRequest, readPieces, writePieces, type BlockNode, type BlockStatus, type Piece, type Preallocation } from './driver.ts';
 
 export class RawNode implements BlockNode {
   readonly driver = 'raw';
@@ -22,14 +22,38 @@ export class RawNode implements BlockNode {
     return Math.ceil(this.file.length() / 512) * 512;
   }
 
-  async read(offset: number, buf: Uint8Array): Promise<void> {
-    checkRequest(this, offset, buf.length, false);
-    await this.file.read(offset, buf);
+  // Not async: one promise per request fewer on the path every guest request takes.
+  read(offset: number, buf: Uint8Array): Promise<void> {
+    try {
+      checkRequest(this, offset, buf.length, false);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.file.read(offset, buf);
   }
 
-  async write(offset: number, data: Uint8Array): Promise<void> {
-    checkRequest(this, offset, data.length, true);
-    await this.file.write(offset, data);
+  write(offset: number, data: Uint8Array): Promise<void> {
+    try {
+      checkRequest(this, offset, data.length, true);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return this.file.write(offset, data);
+  }
+
+  async readMany(pieces: readonly Piece[]): Promise<void> {
+    for (const p of pieces) checkRequest(this, p.offset, p.data.length, false);
+    await readPieces(this.file, pieces);
+  }
+
+  async writeMany(pieces: readonly Piece[]): Promise<void> {
+    // Writes into the first sector go through write(), which a subclass may guard.
+    if (pieces.some((p) => p.offset < 512)) {
+      await Promise.all(pieces.map((p) => this.write(p.offset, p.data)));
+      return;
+    }
+    for (const p of pieces) checkRequest(this, p.offset, p.data.length, true);
+    await writePieces(this.file, pieces);
   }
 
   async writeZeroes(offset: number, length: number, mayUnmap = false): Promise<void> {

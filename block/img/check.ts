@@ -79,6 +79,7 @@ export async function runCheck(req: CheckRequest, io: Output, prog: string): Pro
   try {
     const format = req.format ?? (await probeFormat(file));
     if (format === 'raw' || format === 'file') {
+      await file.close().catch(() => {});
       io.err(`${prog}: This image format does not support checks\n`);
       return EXIT_NOT_SUPPORTED;
     }

@@ -79,20 +79,13 @@ export async function createImage(req: CreateRequest, print: (line: string) => v
   }
   const lazy = given.has('lazy_refcounts') ? onOff('lazy_refcounts', given.get('lazy_refcounts')!) : false;
   const extl2 = given.has('extended_l2') ? onOff('extended_l2', given.get('extended_l2')!) : false;
+  // compat, preallocation and compression_type are checked after "Formatting" is printed, as qemu
+  // checks them when the driver takes its options.
   const compression = given.get('compression_type') ?? 'zlib';
-  if (compression !== 'zlib' && compression !== 'zstd') throw new CreateError(`Parameter 'compression-type' does not accept value '${compression}'`);
   const compat = given.get('compat');
   let version: 2 | 3 = 3;
-  if (compat !== undefined) {
-    if (compat === '0.10' || compat === 'v2') version = 2;
-    else if (compat === '1.1' || compat === 'v3') version = 3;
-    else throw new CreateError(`Parameter 'version' does not accept value '${compat}'`);
-  }
+  if (compat === '0.10' || compat === 'v2') version = 2;
   const prealloc = given.get('preallocation');
-  if (prealloc !== undefined && !['off', 'metadata', 'falloc', 'full'].includes(prealloc)) {
-    throw new CreateError(`Parameter 'preallocation' does not accept value '${prealloc}'`);
-  }
-  if (fmt === 'raw' && prealloc === 'metadata') throw new CreateError(`Parameter 'preallocation' does not accept value 'metadata'`);
 
   let size = sizeOpt('size');
   const backing = given.get('backing_file');
@@ -138,8 +131,22 @@ export async function createImage(req: CreateRequest, print: (line: string) => v
     if (prealloc !== undefined) parts.push(`preallocation=${prealloc}`);
   }
   print(`Formatting '${req.filename}', ${parts.join(' ')}`);
+  const preallocOk = prealloc === undefined || ['off', 'metadata', 'falloc', 'full'].includes(prealloc);
+  if (fmt === 'qcow2') {
+    // In the order of qemu's option structure: version, preallocation, compression-type.
+    if (compat !== undefined && !['0.10', 'v2', '1.1', 'v3'].includes(compat)) {
+      throw new BlockError(`Parameter 'version' does not accept value '${compat}'`);
+    }
+    if (!preallocOk) throw new BlockError(`Parameter 'preallocation' does not accept value '${prealloc}'`);
+    if (compression !== 'zlib' && compression !== 'zstd') {
+      throw new BlockError(`Parameter 'compression-type' does not accept value '${compression}'`);
+    }
+  }
 
   if (fmt === 'raw') {
+    // The file protocol's wording.
+    if (!preallocOk) throw new BlockError(`invalid parameter value: ${prealloc}`);
+    if (prealloc === 'metadata') throw new BlockError('Unsupported preallocation mode: metadata');
     const f = await FileNode.create(req.filename, size, (prealloc ?? 'off') as Preallocation);
     await f.flush();
     await f.close();

@@ -1,4 +1,5 @@
-// tsemu-img: the qemu-img work-alike. Commands so far: create, info, check, map, compare, convert, snapshot.
+// tsemu-img: the qemu-img work-alike. Commands so far: create, info, check, map, compare, convert, snapshot,
+// resize, commit, rebase, amend, measure.
 import { CreateError, createImage, type CreateRequest } from './create.ts';
 import type { BlockNode } from '../driver.ts';
 import { openImage } from '../open.ts';
@@ -10,6 +11,13 @@ import { Progress } from './progress.ts';
 import { formatInfo, infoChain } from './info.ts';
 import { parseSize } from './size.ts';
 import { runSnapshot, type SnapshotAction } from './snapshot.ts';
+import { runBench } from './bench.ts';
+import { amendHelp, hasHelpOption, runAmend } from './amend.ts';
+import { runCommit } from './commit.ts';
+import { parseQemuSize, validCacheMode, validOptionList } from './common.ts';
+import { runMeasure } from './measure.ts';
+import { runRebase } from './rebase.ts';
+import { runResize } from './resize.ts';
 
 const PROG = 'tsemu-img';
 
@@ -254,6 +262,7 @@ async function cmdConvert(argv: string[]): Promise<number> {
     process.stderr.write(`${PROG}: Must specify image file name\n`);
     return 1;
   }
+  if (!cacheOk(p, '-t', 'cache option') || !cacheOk(p, '-T', 'source cache option')) return 1;
   const quiet = p.opts.has('-q');
   return runConvert(
     {
@@ -267,11 +276,20 @@ async function cmdConvert(argv: string[]): Promise<number> {
       backingFormat: last(p, '-F'),
       noCreate: p.opts.has('-n'),
       sparseSize: sparse,
+      cache: last(p, '-t'),
       progress: Progress.forTerminal(p.opts.has('-p') && !quiet),
       err: (l) => void process.stderr.write(l + '\n'),
     },
     PROG,
   );
+}
+
+async function cmdBench(argv: string[]): Promise<number> {
+  const p = getopt(argv, 'cdfiosSt', 'hnqwU', ['object', 'flush-interval', 'pattern'], ['help', 'image-opts', 'no-drain', 'force-share']);
+  if (p.opts.has('-h') || p.opts.has('--help')) return help();
+  if (p.opts.has('--image-opts')) throw new UsageError('--image-opts is not supported yet');
+  if (p.args.length !== 1) throw new UsageError('Expecting one image file name');
+  return runBench({ value: (k) => last(p, k), has: (k) => p.opts.has(k), filename: p.args[0]! }, stdio, PROG);
 }
 
 async function cmdSnapshot(argv: string[]): Promise<number> {
@@ -293,18 +311,145 @@ async function cmdSnapshot(argv: string[]): Promise<number> {
   return runSnapshot(p.args[0]!, undefined, action, stdio, PROG);
 }
 
+async function cmdResize(argv: string[]): Promise<number> {
+  // The size goes before option parsing, so "-1G" is a size and not an option (as in qemu-img).
+  if (argv.length < 2) throw new UsageError('Not enough arguments');
+  const size = argv.at(-1)!;
+  const p = getopt(argv.slice(0, -1), 'f', 'hq', ['object', 'preallocation'], ['help', 'image-opts', 'shrink']);
+  if (p.opts.has('-h') || p.opts.has('--help')) return help();
+  if (p.opts.has('--image-opts')) throw new UsageError('--image-opts is not supported yet');
+  if (p.args.length !== 1) throw new UsageError('Expecting image file name and size');
+  return runResize(
+    { filename: p.args[0]!, format: last(p, '-f'), size, prealloc: last(p, '--preallocation'), shrink: p.opts.has('--shrink'), quiet: p.opts.has('-q') },
+    stdio,
+    PROG,
+  );
+}
+
+/** -t/-T values; false after printing qemu-img's message. */
+function cacheOk(p: Parsed, opt: string, what: string): boolean {
+  const v = last(p, opt);
+  if (v === undefined || validCacheMode(v)) return true;
+  process.stderr.write(`${PROG}: Invalid ${what}: ${v}\n`);
+  return false;
+}
+
+async function cmdCommit(argv: string[]): Promise<number> {
+  const p = getopt(argv, 'ftbr', 'hdpq', ['object'], ['help', 'image-opts']);
+  if (p.opts.has('-h') || p.opts.has('--help')) return help();
+  if (p.opts.has('--image-opts')) throw new UsageError('--image-opts is not supported yet');
+  const rate = last(p, '-r');
+  if (rate !== undefined && 'error' in parseQemuSize(rate)) {
+    process.stderr.write(`${PROG}: Invalid rate limit specified. You may use k, M, G, T, P or E suffixes for\n${PROG}: kilobytes, megabytes, gigabytes, terabytes, petabytes and exabytes.\n`);
+    return 1;
+  }
+  if (p.args.length !== 1) throw new UsageError('Expecting one image file name');
+  if (!cacheOk(p, '-t', 'cache option')) return 1;
+  const quiet = p.opts.has('-q');
+  return runCommit(
+    { filename: p.args[0]!, format: last(p, '-f'), base: last(p, '-b'), keep: p.opts.has('-d'), quiet, progress: Progress.forTerminal(p.opts.has('-p') && !quiet) },
+    stdio,
+    PROG,
+  );
+}
+
+async function cmdRebase(argv: string[]): Promise<number> {
+  const p = getopt(argv, 'fFbtT', 'hupqU', ['object'], ['help', 'image-opts', 'force-share']);
+  if (p.opts.has('-h') || p.opts.has('--help')) return help();
+  if (p.opts.has('--image-opts')) throw new UsageError('--image-opts is not supported yet');
+  if (p.args.length !== 1) throw new UsageError('Expecting one image file name');
+  const unsafe = p.opts.has('-u');
+  const backing = last(p, '-b');
+  if (!unsafe && backing === undefined) throw new UsageError('Must specify backing file (-b) or use unsafe mode (-u)');
+  if (!cacheOk(p, '-t', 'cache option') || !cacheOk(p, '-T', 'source cache option')) return 1;
+  const quiet = p.opts.has('-q');
+  return runRebase(
+    {
+      filename: p.args[0]!,
+      format: last(p, '-f'),
+      backing: backing ?? '',
+      backingFormat: last(p, '-F'),
+      unsafe,
+      quiet,
+      progress: Progress.forTerminal(p.opts.has('-p') && !quiet),
+    },
+    stdio,
+    PROG,
+  );
+}
+
+/** -o lists; false after printing qemu-img's message for a malformed one. */
+function optionListsOk(p: Parsed): boolean {
+  for (const o of p.opts.get('-o') ?? []) {
+    if (!validOptionList(o)) {
+      process.stderr.write(`${PROG}: Invalid option list: ${o}\n`);
+      return false;
+    }
+  }
+  return true;
+}
+
+async function cmdAmend(argv: string[]): Promise<number> {
+  const p = getopt(argv, 'oft', 'hpq', ['object'], ['help', 'image-opts', 'force']);
+  if (p.opts.has('-h') || p.opts.has('--help')) return help();
+  if (p.opts.has('--image-opts')) throw new UsageError('--image-opts is not supported yet');
+  if (!optionListsOk(p)) return 1;
+  const options = p.opts.get('-o');
+  if (options === undefined) throw new UsageError('Must specify options (-o)');
+  const format = last(p, '-f');
+  if (format !== undefined && hasHelpOption(options)) {
+    // With a format named, -o help needs no image.
+    if (format === 'qcow2') {
+      process.stdout.write(amendHelp());
+      return 0;
+    }
+    process.stderr.write(`${PROG}: Format driver '${format}' does not support option amendment\n`);
+    return 1;
+  }
+  if (p.args.length !== 1) {
+    process.stderr.write(`${PROG}: Expecting one image file name\n`);
+    return 1;
+  }
+  if (!cacheOk(p, '-t', 'cache option')) return 1;
+  return runAmend({ filename: p.args[0]!, format, options }, stdio, PROG);
+}
+
+async function cmdMeasure(argv: string[]): Promise<number> {
+  const p = getopt(argv, 'fOol', 'h', ['object', 'output', 'size'], ['help', 'image-opts', 'force-share']);
+  if (p.opts.has('-h') || p.opts.has('--help')) return help();
+  if (p.opts.has('--image-opts') || p.opts.has('-l')) throw new UsageError(`${p.opts.has('-l') ? '-l' : '--image-opts'} is not supported yet`);
+  if (!optionListsOk(p)) return 1;
+  const output = outputFormat(p);
+  if (output === null) return 1;
+  if (p.args.length > 1) {
+    process.stderr.write(`${PROG}: At most one filename argument is allowed.\n`);
+    return 1;
+  }
+  return runMeasure(
+    { size: last(p, '--size'), filename: p.args[0], format: last(p, '-f'), targetFormat: last(p, '-O') ?? 'raw', options: p.opts.get('-o') ?? [], json: output === 'json' },
+    stdio,
+    PROG,
+  );
+}
+
 function help(): number {
   process.stdout.write(
     `usage: ${PROG} [standard options] command [command options]\n` +
       'QEMU-compatible disk image utility\n\n' +
       'Command syntax:\n' +
+      '  amend [-p] [-q] [-f fmt] [-t cache] [--force] -o options filename\n' +
+      '  bench [-c count] [-d depth] [-f fmt] [--flush-interval=flush_interval] [-i aio] [-n] [--no-drain] [-o offset] [--pattern=pattern] [-q] [-s buffer_size] [-S step_size] [-t cache] [-w] [-U] filename\n' +
       '  check [-q] [-f fmt] [--output=ofmt] [-r [leaks | all]] [-U] filename\n' +
+      '  commit [-q] [-f fmt] [-t cache] [-b base] [-r rate_limit] [-d] [-p] filename\n' +
       '  compare [-f fmt] [-F fmt] [-p] [-q] [-s] [-U] filename1 filename2\n' +
       '  convert [-c] [-p] [-q] [-n] [-f fmt] [-O output_fmt] [-B backing_file [-F backing_fmt]] [-o options] [-S sparse_size] filename [filename2 [...]] output_filename\n' +
       '  create [-q] [-f fmt] [-b backing_file [-F backing_fmt]] [-u] [-o options] filename [size]\n' +
       '  info [-f fmt] [--output=ofmt] [--backing-chain] [-U] filename\n' +
+      '  map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename\n' +
+      '  measure [--output=ofmt] [-O output_fmt] [-o options] [--size N | [-f fmt] filename]\n' +
       '  snapshot [-q] [-l | -a snapshot | -c snapshot | -d snapshot] [-U] filename\n' +
-      '  map [-f fmt] [--start-offset=offset] [--max-length=len] [--output=ofmt] [-U] filename\n\n' +
+      '  rebase [-U] [-q] [-f fmt] [-t cache] [-T src_cache] [-p] [-u] -b backing_file [-F backing_fmt] filename\n' +
+      '  resize [-f fmt] [--preallocation=prealloc] [-q] [--shrink] filename [+ | -]size\n\n' +
       'Supported formats: file qcow2 raw\n',
   );
   return 0;
@@ -326,6 +471,12 @@ export async function main(argv: string[]): Promise<number> {
     if (cmd === 'compare') return await cmdCompare(rest);
     if (cmd === 'convert') return await cmdConvert(rest);
     if (cmd === 'snapshot') return await cmdSnapshot(rest);
+    if (cmd === 'bench') return await cmdBench(rest);
+    if (cmd === 'resize') return await cmdResize(rest);
+    if (cmd === 'commit') return await cmdCommit(rest);
+    if (cmd === 'rebase') return await cmdRebase(rest);
+    if (cmd === 'amend') return await cmdAmend(rest);
+    if (cmd === 'measure') return await cmdMeasure(rest);
     if (cmd.startsWith('-')) throw new UsageError(`unrecognized option '${cmd}'`);
     process.stderr.write(`${PROG}: Command not found: ${cmd}\nTry '${PROG} --help' for more information\n`);
     return 1;

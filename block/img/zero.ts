@@ -15,6 +15,17 @@ export function isAllZero(buf: Uint8Array): boolean {
   return firstNonZeroByte(buf) < 0;
 }
 
+const ZERO_BUFFER = Buffer.from(ZEROES.buffer, ZEROES.byteOffset, ZEROES.byteLength);
+
+/** Whether buf[from, to) is all zeroes, without making views (copy loops call this per block). */
+export function isZeroRange(buf: Uint8Array, from: number, to: number): boolean {
+  for (let pos = from; pos < to; pos += ZEROES.length) {
+    const n = Math.min(ZEROES.length, to - pos);
+    if (ZERO_BUFFER.compare(buf, pos, pos + n, 0, n) !== 0) return false;
+  }
+  return true;
+}
+
 /** Index of the first byte where `a` and `b` (same length) differ, or -1. */
 export function firstDifferentByte(a: Uint8Array, b: Uint8Array): number {
   if (Buffer.compare(a, b) === 0) return -1;

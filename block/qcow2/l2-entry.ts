@@ -26,8 +26,10 @@ export interface L2Layout {
   subclusters: number;
 }
 
-/** Decodes entry `i` of an L2 table. `where` names it in error messages. */
-export function decodeL2Entry(dv: DataView, i: number, layout: L2Layout, where: string): L2Entry {
+const text = (where: string | (() => string)): string => (typeof where === 'string' ? where : where());
+
+/** Decodes entry `i` of an L2 table. `where` names it in error messages (a function: built only then). */
+export function decodeL2Entry(dv: DataView, i: number, layout: L2Layout, where: string | (() => string)): L2Entry {
   const pos = i * (layout.extended ? 16 : 8);
   const hi = dv.getUint32(pos);
   const lo = dv.getUint32(pos + 4);
@@ -38,15 +40,15 @@ export function decodeL2Entry(dv: DataView, i: number, layout: L2Layout, where: 
     const x = BigInt(62 - (layout.clusterBits - 8));
     const offset = Number(v & ((1n << x) - 1n));
     const extraSectors = Number(v >> x);
-    if (offset > Number.MAX_SAFE_INTEGER / 2) throw new BlockError(`compressed cluster offset too large (${where})`, 'EIO');
+    if (offset > Number.MAX_SAFE_INTEGER / 2) throw new BlockError(`compressed cluster offset too large (${text(where)})`, 'EIO');
     const compressedBytes = Math.floor(offset / 512) * 512 + (extraSectors + 1) * 512 - offset;
     return { compressed: true, copied: (hi & COPIED_HI) !== 0, offset, compressedBytes, alloc: 0, zero: 0 };
   }
   const offHi = hi & 0x00ffffff; // bits 56-61 reserved
-  if (offHi >= 0x200000) throw new BlockError(`cluster offset too large (${where})`, 'EIO');
+  if (offHi >= 0x200000) throw new BlockError(`cluster offset too large (${text(where)})`, 'EIO');
   const offset = offHi * 0x100000000 + ((lo & ~0x1ff) >>> 0);
   if (offset % cs !== 0) {
-    throw new BlockError(`Cluster allocation offset 0x${offset.toString(16)} unaligned (${where})`, 'EIO');
+    throw new BlockError(`Cluster allocation offset 0x${offset.toString(16)} unaligned (${text(where)})`, 'EIO');
   }
   const copied = (hi & COPIED_HI) !== 0;
   if (!layout.extended) {
@@ -55,8 +57,8 @@ export function decodeL2Entry(dv: DataView, i: number, layout: L2Layout, where: 
   }
   const alloc = dv.getUint32(pos + 12); // bits 0-31 of the bitmap (big-endian word at +8 is bits 32-63)
   const zero = dv.getUint32(pos + 8);
-  if ((alloc & zero) !== 0) throw new BlockError(`subcluster both allocated and zero (${where})`, 'EIO');
-  if (alloc !== 0 && offset === 0) throw new BlockError(`allocated subclusters without a host cluster (${where})`, 'EIO');
+  if ((alloc & zero) !== 0) throw new BlockError(`subcluster both allocated and zero (${text(where)})`, 'EIO');
+  if (alloc !== 0 && offset === 0) throw new BlockError(`allocated subclusters without a host cluster (${text(where)})`, 'EIO');
   return { compressed: false, copied, offset, compressedBytes: 0, alloc, zero };
 }
 

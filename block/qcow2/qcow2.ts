@@ -5,10 +5,20 @@
 // every new cluster are made durable before an L2 table naming the cluster is written, L2 tables
 // before the L1 entries naming them, and frees are applied only after the tables that dropped the
 // clusters are durable. So an interrupted image has at worst leaked clusters.
-import { checkRequest, type BlockNode, type BlockStatus, type Preallocation } from '../driver.ts';
+//
+// Concurrency: reads, and writes into clusters this image owns alone (L1 and L2 COPIED, data in
+// every touched subcluster), run without the request lock whenever their L2 table is cached:
+// they change no metadata. Everything else (allocation, zeroing, discard, compressed clusters,
+// table loads) is serialised by the lock. Freed clusters are only reused after a flush, and a
+// flush (like snapshot operations and L1 moves) first drains the lock-free requests and holds new
+// ones back, so a lock-free request never touches a cluster that changed owner under it.
+// Plain writes that need new clusters allocate under the lock, write their data outside it and
+// link the clusters into the L2 table under the lock again; until then the guest clusters are
+// marked as being allocated, and every other change to them waits (as snapshots do for all).
+import { checkRequest, readPieces, writePieces, type BlockNode, type BlockStatus, type Piece, type Preallocation } from '../driver.ts';
 import { BlockError } from '../errors.ts';
 import { checkQcow2, FIX_ERRORS, FIX_LEAKS } from './check.ts';
-import { compressCluster, decompressCluster } from './compression.ts';
+import { compressCluster, decompressCluster, prepareCompression } from './compression.ts';
 import {
   AUTOCLEAR_BITMAPS,
   COMPAT_LAZY_REFCOUNTS,
@@ -19,14 +29,17 @@ import {
   INCOMPAT_EXTL2,
   unknownIncompatibleMessage,
 } from './features.ts';
-import { FIELD_AUTOCLEAR, FIELD_L1, FIELD_SIZE, MAX_L1_BYTES, HEADER_PROBE_BYTES, MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, parseHeader, type Qcow2Header } from './header.ts';
+import { FIELD_AUTOCLEAR, FIELD_L1, MAX_L1_BYTES, HEADER_PROBE_BYTES, MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, parseHeader, type Qcow2Header } from './header.ts';
 import { decodeL2Entry, encodeCompressedL2Entry, encodeL2Entry, type L2Entry, type L2Layout } from './l2-entry.ts';
 import { Mutex } from './mutex.ts';
 import { Refcounts } from './refcount.ts';
+import { resizeQcow2 } from './resize.ts';
 import { TableCache, type CachedTable } from './table-cache.ts';
 import { setU64 } from './uint64.ts';
 
 const CACHE_BYTES = 32 << 20;
+/** lockedClear's "look again" result. */
+const RETRY = Symbol('retry');
 
 const enum Kind {
   Unallocated,
@@ -62,6 +75,10 @@ export interface Qcow2Internals {
   growL1(entries: number): Promise<void>;
   /** Discards guest clusters [first, end) of the active table (VM state area included). */
   discardClusters(first: number, end: number): Promise<void>;
+  /** Makes guest bytes read as zeroes, also past the virtual size (resize.ts). */
+  writeZeroes(offset: number, length: number): Promise<void>;
+  /** Points guest cluster `g` at host cluster `host` (allocated, and zeroed unless `zero`, by the caller). */
+  mapCluster(g: number, host: number, zero: boolean): Promise<void>;
   flush(): Promise<void>;
 }
 
@@ -86,6 +103,17 @@ export class Qcow2Node implements BlockNode {
   private readonly l2: TableCache;
   private refcounts: Refcounts | null = null;
   private readonly lock = new Mutex();
+  /** Lock-free requests in flight. */
+  private shared = 0;
+  /** Sections that need the mapping to hold still are running: no new lock-free requests. */
+  private sharedOff = 0;
+  private idleWaiters: (() => void)[] = [];
+  /** Guest clusters whose new host clusters are being written outside the lock; settles once linked. */
+  private readonly allocating = new Map<number, Promise<void>>();
+  /** Settles once the last request through lockedClear has the lock (keeps them in issue order). */
+  private clearTail: Promise<void> = Promise.resolve();
+  /** Up while an exclusive section waits for allocations in flight: no new ones start. */
+  private allocBarrier: Promise<void> | null = null;
   private lastCompressed: { offset: number; data: Uint8Array } | null = null;
   private closed = false;
 
@@ -143,6 +171,7 @@ export class Qcow2Node implements BlockNode {
       throw new BlockError('qcow2 compression type does not match the compression type feature bit');
     }
     if (h.compressionType > 1) throw new BlockError(`Unknown compression type ${h.compressionType}`, 'ENOTSUP');
+    await prepareCompression(h.compressionType);
     const extended = (h.incompatible & INCOMPAT_EXTL2) !== 0n;
     if (extended && h.clusterBits < 14) throw new BlockError('Extended L2 entries need clusters of at least 16 KiB');
     if (h.version === 2 && h.refcountOrder !== 4) throw new BlockError('Version 2 images need 16-bit refcounts');
@@ -217,20 +246,486 @@ export class Qcow2Node implements BlockNode {
 
   read(offset: number, buf: Uint8Array): Promise<void> {
     checkRequest(this, offset, buf.length, false);
+    if (this.sharedOff === 0 && buf.length > 0) {
+      const p = this.readShared(offset, buf);
+      if (p) return p;
+    }
     return this.lock.run(() => this.readLocked(offset, buf));
   }
 
   write(offset: number, data: Uint8Array): Promise<void> {
     checkRequest(this, offset, data.length, true);
-    return this.lock.run(async () => {
-      let pos = 0;
-      while (pos < data.length) {
-        const off = offset + pos;
-        const n = Math.min(data.length - pos, this.cs - (off % this.cs));
-        await this.writeInCluster(off, data.subarray(pos, pos + n));
-        pos += n;
+    if (this.sharedOff === 0 && data.length > 0 && this.refcounts) {
+      const p = this.writeShared(offset, data);
+      if (p) return p;
+    }
+    return this.writeSplit([{ offset, data }]);
+  }
+
+  /** All of a write under the lock (anything the split path does not handle). */
+  private async writeLocked(offset: number, data: Uint8Array): Promise<void> {
+    let pos = 0;
+    while (pos < data.length) {
+      const off = offset + pos;
+      // Runs of whole clusters that need new host clusters get them in one piece.
+      const done = await this.writeNewClusters(off, data.subarray(pos));
+      if (done > 0) {
+        pos += done;
+        continue;
       }
-    });
+      const n = Math.min(data.length - pos, this.cs - (off % this.cs));
+      await this.writeInCluster(off, data.subarray(pos, pos + n));
+      pos += n;
+    }
+  }
+
+  // ---- writes that allocate, with their data written outside the lock ----
+
+  /** A promise of an allocation in flight over guest clusters [first, last], if any. */
+  private allocatingIn(first: number, last: number): Promise<void> | undefined {
+    if (this.allocating.size === 0) return undefined;
+    if (last - first >= this.allocating.size) {
+      for (const [g, p] of this.allocating) if (g >= first && g <= last) return p;
+      return undefined;
+    }
+    for (let g = first; g <= last; g++) {
+      const p = this.allocating.get(g);
+      if (p) return p;
+    }
+    return undefined;
+  }
+
+  /**
+   * Runs `fn` under the lock once no allocation in flight touches the guest clusters of
+   * [offset, offset + length) and no exclusive section is waiting for allocations.
+   */
+  private async lockedClear<T>(offset: number, length: number, fn: () => Promise<T>): Promise<T> {
+    const first = Math.floor(offset / this.cs);
+    const last = Math.floor((offset + Math.max(length, 1) - 1) / this.cs);
+    // Requests get the lock in the order they were issued, also when one of them has to wait:
+    // clusters are then allocated in issue order (the layout qemu-img convert produces).
+    const before = this.clearTail;
+    let go!: () => void;
+    this.clearTail = new Promise<void>((resolve) => (go = resolve));
+    try {
+      await before;
+      for (;;) {
+        let wait = this.allocBarrier ?? this.allocatingIn(first, last);
+        while (wait) {
+          await wait.catch(() => {});
+          wait = this.allocBarrier ?? this.allocatingIn(first, last);
+        }
+        // Something may have started between the check and getting the lock: look again there.
+        const r = await this.lock.run(async () => {
+          if (this.allocBarrier || this.allocatingIn(first, last)) return RETRY;
+          go(); // the lock is ours: the next request may queue for it
+          return { value: await fn() };
+        });
+        if (r !== RETRY) return r.value;
+      }
+    } finally {
+      go();
+    }
+  }
+
+  /**
+   * A write in three steps when every cluster it touches (standard L2 entries) is either owned
+   * data (written in place) or has no host cluster yet (gets a new one): mapping and allocation
+   * under the lock, data writes outside it, then the new clusters linked under the lock. Pieces
+   * that need more (copy-on-write of shared or compressed clusters, subclusters) are written
+   * wholly under the lock instead.
+   */
+  private async writeSplit(pieces: readonly Piece[]): Promise<void> {
+    const from = pieces[0]!.offset;
+    const to = pieces[pieces.length - 1]!.offset + pieces[pieces.length - 1]!.data.length;
+    const plan = await this.lockedClear(from, to - from, () => this.planWrite(pieces));
+    if (!plan) return;
+    try {
+      const writes = plan.writes;
+      try {
+        await (writes.length === 1 ? this.file.write(writes[0]!.offset, writes[0]!.data) : writePieces(this.file, writes));
+      } finally {
+        this.sharedDone(); // counted by planWrite, under the lock
+      }
+      if (plan.links.length > 0) await this.lock.run(() => this.linkClusters(plan.links));
+    } finally {
+      // On failure the new clusters stay allocated but unused: leaked, never corrupt.
+      for (let i = 0; i < plan.links.length; i += 2) this.allocating.delete(plan.links[i]!);
+      plan.settle();
+    }
+    // Pieces the plan could not take see the clusters it linked.
+    for (const p of plan.later) await this.lockedClear(p.offset, p.data.length, () => this.writeLocked(p.offset, p.data));
+  }
+
+  /**
+   * Under the lock: the host writes of a split write and the clusters it allocated (guest
+   * cluster, host offset pairs), marked as allocating; null when everything was written here.
+   */
+  private async planWrite(pieces: readonly Piece[]): Promise<{ writes: Piece[]; links: number[]; later: Piece[]; settle: () => void } | null> {
+    const writes: Piece[] = [];
+    const links: number[] = [];
+    const later: Piece[] = [];
+    const planned = new Map<number, { buf: Uint8Array; at: number }>();
+    for (const p of pieces) {
+      if (this.layout.extended || !(await this.planPiece(p.offset, p.data, writes, links, planned))) later.push(p);
+    }
+    if (writes.length === 0) {
+      for (const p of later) await this.writeLocked(p.offset, p.data);
+      return null;
+    }
+    let settle!: () => void;
+    const settled = new Promise<void>((resolve) => (settle = resolve));
+    for (let i = 0; i < links.length; i += 2) this.allocating.set(links[i]!, settled);
+    // The data writes count as lock-free requests from here: no flush may free an owned
+    // cluster they write in place before they are done.
+    this.shared++;
+    return { writes, links, later, settle };
+  }
+
+  /**
+   * Plans one piece into `writes` and `links`; false (nothing planned) when it needs the locked
+   * path. `planned` holds the new clusters of earlier pieces of the request that they fill only
+   * in part: a later piece in the same cluster puts its bytes into that buffer.
+   */
+  private async planPiece(
+    offset: number,
+    data: Uint8Array,
+    writes: Piece[],
+    links: number[],
+    planned: Map<number, { buf: Uint8Array; at: number }>,
+  ): Promise<boolean> {
+    const cs = this.cs;
+    const end = offset + data.length;
+    // First pass: every cluster must be owned data or have no host cluster.
+    const first = Math.floor(offset / cs);
+    const last = Math.floor((end - 1) / cs);
+    const hosts: number[] = [];
+    for (let g = first; g <= last; g++) {
+      const l1i = Math.floor(g / this.l2Entries);
+      const l2i = g - l1i * this.l2Entries;
+      if (this.l1[l1i] === 0 || planned.has(g)) {
+        hosts.push(0);
+        continue;
+      }
+      const table = this.cachedL2(l1i) ?? (await this.l2Table(l1i));
+      const e = decodeL2Entry(table.dv, l2i, this.layout, this.where(l1i, l2i));
+      if (e.compressed) return false;
+      if (e.offset === 0) hosts.push(0);
+      else if (e.copied && this.l1Copied[l1i] && e.alloc === 1) hosts.push(e.offset);
+      else return false;
+    }
+    let g = first;
+    while (g <= last) {
+      const base = g * cs;
+      const from = Math.max(offset, base);
+      const owned = hosts[g - first]!;
+      const shared = planned.get(g);
+      if (shared) {
+        const to = Math.min(end, base + cs);
+        shared.buf.set(data.subarray(from - offset, to - offset), shared.at + (from - base));
+        g++;
+        continue;
+      }
+      if (owned !== 0) {
+        // Owned data: the new bytes go in place.
+        const to = Math.min(end, base + cs);
+        writes.push({ offset: owned + (from - base), data: data.subarray(from - offset, to - offset) });
+        g++;
+        continue;
+      }
+      // A run of clusters without host clusters (in one L2 table), allocated in one piece where
+      // the free space allows.
+      const tableEnd = (Math.floor(g / this.l2Entries) + 1) * this.l2Entries;
+      let n = 1;
+      while (g + n <= last && g + n < tableEnd && hosts[g + n - first] === 0 && !planned.has(g + n)) n++;
+      // The L2 table first (allocated or copied if need be), then the data: qemu's layout.
+      await this.l2ForWrite(Math.floor(g / this.l2Entries));
+      const { offset: host, count } = await this.rc().allocateRun(n);
+      const runEnd = Math.min(end, (g + count) * cs);
+      let buf = data.subarray(from - offset, runEnd - offset);
+      if (from !== base || (runEnd - base) % cs !== 0) {
+        // Partial clusters at the edges keep what they read as now (zeroes or the backing file).
+        buf = new Uint8Array(count * cs);
+        if (from !== base) await this.readLocked(base, buf.subarray(0, cs));
+        const lastBase = (g + count - 1) * cs;
+        if (runEnd < lastBase + cs && (lastBase !== base || from === base)) {
+          await this.readLocked(lastBase, buf.subarray(lastBase - base));
+        }
+        buf.set(data.subarray(from - offset, runEnd - offset), from - base);
+        if (from !== base) planned.set(g, { buf, at: 0 });
+        if (runEnd < lastBase + cs) planned.set(g + count - 1, { buf, at: lastBase - base });
+      }
+      writes.push({ offset: host, data: buf });
+      for (let k = 0; k < count; k++) links.push(g + k, host + k * cs);
+      g += count;
+    }
+    return true;
+  }
+
+  /** Under the lock: points the guest clusters of a split write at their new host clusters. */
+  private async linkClusters(links: number[]): Promise<void> {
+    let table: CachedTable | null = null;
+    let tableL1i = -1;
+    for (let i = 0; i < links.length; i += 2) {
+      const g = links[i]!;
+      const l1i = Math.floor(g / this.l2Entries);
+      const l2i = g - l1i * this.l2Entries;
+      // Links come in guest order: one table lookup per L2 table (nothing else runs in between).
+      if (l1i !== tableL1i || !table) {
+        table = await this.l2ForWrite(l1i);
+        tableL1i = l1i;
+      }
+      // Nothing else changed this entry meanwhile (it was marked as allocating).
+      this.freeEntry(decodeL2Entry(table.dv, l2i, this.layout, this.where(l1i, l2i)));
+      encodeL2Entry(table.dv, l2i, this.layout, { offset: links[i + 1]!, copied: true, alloc: 1, zero: 0 });
+      table.dirty = true;
+    }
+  }
+
+  /**
+   * Runs `fn` under the lock once no split write is between its steps, keeping new ones from
+   * starting until `fn` returns (for sections that replace tables wholesale).
+   */
+  private async afterAllocations<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.allocBarrier) await this.allocBarrier;
+    let lift!: () => void;
+    this.allocBarrier = new Promise<void>((resolve) => (lift = resolve));
+    try {
+      for (;;) {
+        while (this.allocating.size > 0) await Promise.all(new Set(this.allocating.values()));
+        // A split write may have planned just before the barrier went up: look again with the lock.
+        const r = await this.lock.run(async () => (this.allocating.size > 0 ? RETRY : { value: await fn() }));
+        if (r !== RETRY) return r.value;
+      }
+    } finally {
+      this.allocBarrier = null;
+      lift();
+    }
+  }
+
+  // ---- lock-free requests ----
+
+  /** Counts a lock-free request until it settles. */
+  private track(p: Promise<void>): Promise<void> {
+    this.shared++;
+    return p.then(this.trackedOk, this.trackedFailed);
+  }
+
+  // Made once: lock-free requests are many and small.
+  private readonly trackedOk = (): void => this.sharedDone();
+  private readonly trackedFailed = (e: unknown): never => {
+    this.sharedDone();
+    throw e;
+  };
+
+  private sharedDone(): void {
+    if (--this.shared === 0 && this.idleWaiters.length > 0) {
+      const waiters = this.idleWaiters;
+      this.idleWaiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /**
+   * Runs `fn` (called with the lock held) once no lock-free request is in flight, keeping new
+   * ones on the locked path until it returns.
+   */
+  private async quiesced<T>(fn: () => Promise<T>): Promise<T> {
+    this.sharedOff++;
+    try {
+      while (this.shared > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+      return await fn();
+    } finally {
+      this.sharedOff--;
+    }
+  }
+
+  /** How the bytes at `offset` are stored, if their L2 table is cached (no I/O); else null. */
+  private runCached(offset: number, max: number): Run | null {
+    const g = Math.floor(offset / this.cs);
+    const l1i = Math.floor(g / this.l2Entries);
+    if (l1i >= this.header.l1Size || this.l1[l1i] === 0) return this.unmappedRun(l1i, offset, max);
+    const table = this.l2.peek(this.l1[l1i]!);
+    return table ? this.runIn(table.dv, l1i, offset, max) : null;
+  }
+
+  /**
+   * A read mapped entirely through cached tables, without the lock; null when some part needs
+   * the locked path (a table to load, compressed data) or the mapping is malformed (the locked
+   * path reports it).
+   */
+  private readShared(offset: number, buf: Uint8Array): Promise<void> | null {
+    // The usual request: inside one data cluster of a cached table, no objects made.
+    const cs = this.cs;
+    const g = Math.floor(offset / cs);
+    const inCluster = offset - g * cs;
+    if (inCluster + buf.length <= cs) {
+      const l1i = Math.floor(g / this.l2Entries);
+      const table = l1i < this.l1.length ? this.cachedL2(l1i) : undefined;
+      if (table) {
+        const host = this.dataCluster(table.dv, g - l1i * this.l2Entries, inCluster, buf.length, false);
+        if (host >= 0) return this.track(this.file.read(host + inCluster, buf));
+      }
+    }
+    let first: Run | null;
+    try {
+      first = this.runCached(offset, buf.length);
+      if (!first || first.kind === Kind.Compressed) return null;
+      if (first.length === buf.length) return this.track(this.readRun(first, offset, buf));
+      // Several runs: map them all before issuing anything.
+      const runs = [first];
+      for (let pos = first.length; pos < buf.length; ) {
+        const r = this.runCached(offset + pos, buf.length - pos);
+        if (!r || r.kind === Kind.Compressed) return null;
+        runs.push(r);
+        pos += r.length;
+      }
+      const parts: Promise<void>[] = [];
+      let pos = 0;
+      for (const r of runs) {
+        parts.push(this.readRun(r, offset + pos, buf.subarray(pos, pos + r.length)));
+        pos += r.length;
+      }
+      return this.track(Promise.all(parts).then(() => undefined));
+    } catch {
+      return null;
+    }
+  }
+
+  /** Reads one run that is not compressed. */
+  private readRun(run: Run, offset: number, chunk: Uint8Array): Promise<void> {
+    switch (run.kind) {
+      case Kind.Data:
+        return this.file.read(run.host, chunk);
+      case Kind.Zero:
+        chunk.fill(0);
+        return Promise.resolve();
+      default:
+        return this.readBacking(offset, chunk);
+    }
+  }
+
+  /**
+   * Host offset of guest cluster `l2i` of a cached table when the image owns it alone (COPIED,
+   * not compressed) and bytes [inCluster, inCluster + n) are in data subclusters; else -1.
+   */
+  private ownedData(dv: DataView, l2i: number, inCluster: number, n: number): number {
+    return this.dataCluster(dv, l2i, inCluster, n, true);
+  }
+
+  /**
+   * Host offset of guest cluster `l2i` of a cached table when bytes [inCluster, inCluster + n)
+   * are in data subclusters of a plain (not compressed) cluster, which must also be COPIED when
+   * `owned`; else -1 (including malformed entries: the locked path reports those).
+   */
+  private dataCluster(dv: DataView, l2i: number, inCluster: number, n: number, owned: boolean): number {
+    const pos = l2i * (this.layout.extended ? 16 : 8);
+    const hi = dv.getUint32(pos);
+    const lo = dv.getUint32(pos + 4);
+    // Compressed clear (and COPIED set if owned); offsets from 2^53 on are malformed.
+    if ((owned ? hi >>> 30 !== 2 : (hi & 0x40000000) !== 0) || (hi & 0x00ffffff) >= 0x200000) return -1;
+    const host = (hi & 0x00ffffff) * 0x100000000 + ((lo & ~0x1ff) >>> 0);
+    if (host === 0 || host % this.cs !== 0) return -1;
+    if (!this.layout.extended) return lo & 1 ? -1 : host;
+    const zero = dv.getUint32(pos + 8);
+    const alloc = dv.getUint32(pos + 12);
+    if ((alloc & zero) !== 0) return -1;
+    const firstSc = Math.floor(inCluster / this.scSize);
+    const lastSc = Math.floor((inCluster + n - 1) / this.scSize);
+    const span = lastSc - firstSc + 1;
+    const touched = (span === 32 ? 0xffffffff : ((1 << span) - 1) << firstSc) >>> 0;
+    return ((alloc & touched) >>> 0) === touched ? host : -1;
+  }
+
+  /** A write into owned data clusters only, without the lock; null when it needs the locked path. */
+  private writeShared(offset: number, data: Uint8Array): Promise<void> | null {
+    const host: Piece[] = [];
+    if (!this.mapOwned(offset, data, host)) return null;
+    return this.track(host.length === 1 ? this.file.write(host[0]!.offset, data) : writePieces(this.file, host));
+  }
+
+  /**
+   * Appends the host pieces of a write into owned data clusters (adjacent ones merged) to `out`;
+   * false when some cluster is not owned data or its table is not cached.
+   */
+  private mapOwned(offset: number, data: Uint8Array, out: Piece[]): boolean {
+    const cs = this.cs;
+    const end = offset + data.length;
+    const first = out.length;
+    let hostEnd = -1;
+    for (let pos = offset; pos < end; ) {
+      const g = Math.floor(pos / cs);
+      const l1i = Math.floor(g / this.l2Entries);
+      if (l1i >= this.l1.length || !this.l1Copied[l1i] || this.l1[l1i] === 0) return false;
+      const table = this.l2.peek(this.l1[l1i]!);
+      if (!table) return false;
+      const inCluster = pos - g * cs;
+      const n = Math.min(end - pos, cs - inCluster);
+      const host = this.ownedData(table.dv, g - l1i * this.l2Entries, inCluster, n);
+      if (host < 0) return false;
+      if (out.length > first && host + inCluster === hostEnd) {
+        const last = out[out.length - 1]!;
+        last.data = data.subarray(last.data.byteOffset - data.byteOffset, pos - offset + n);
+      } else {
+        out.push({ offset: host + inCluster, data: data.subarray(pos - offset, pos - offset + n) });
+      }
+      hostEnd = host + inCluster + n;
+      pos += n;
+    }
+    return true;
+  }
+
+  /** Several reads in one request: host pieces adjacent on the file become one vectored read. */
+  readMany(pieces: readonly Piece[]): Promise<void> {
+    for (const p of pieces) checkRequest(this, p.offset, p.data.length, false);
+    if (this.sharedOff === 0) {
+      const r = this.readManyShared(pieces);
+      if (r) return r;
+    }
+    return Promise.all(pieces.map((p) => this.lock.run(() => this.readLocked(p.offset, p.data)))).then(() => undefined);
+  }
+
+  private readManyShared(pieces: readonly Piece[]): Promise<void> | null {
+    const host: Piece[] = [];
+    const below: Piece[] = [];
+    try {
+      // Map everything before issuing anything (the locked path may still take over).
+      for (const p of pieces) {
+        for (let pos = 0; pos < p.data.length; ) {
+          const r = this.runCached(p.offset + pos, p.data.length - pos);
+          if (!r || r.kind === Kind.Compressed) return null;
+          const chunk = p.data.subarray(pos, pos + r.length);
+          if (r.kind === Kind.Data) host.push({ offset: r.host, data: chunk });
+          else if (r.kind === Kind.Zero) chunk.fill(0);
+          else below.push({ offset: p.offset + pos, data: chunk });
+          pos += r.length;
+        }
+      }
+    } catch {
+      return null; // malformed: the locked path reports it
+    }
+    // Host order is usually guest order already; sorting lets adjacent pieces merge otherwise.
+    for (let i = 1; i < host.length; i++) {
+      if (host[i]!.offset < host[i - 1]!.offset) {
+        host.sort((a, b) => a.offset - b.offset);
+        break;
+      }
+    }
+    const parts = [readPieces(this.file, host)];
+    for (const b of below) parts.push(this.readBacking(b.offset, b.data));
+    return this.track(Promise.all(parts).then(() => undefined));
+  }
+
+  /** Several writes in one request: new clusters come in one piece and adjacent host pieces are written together. */
+  writeMany(pieces: readonly Piece[]): Promise<void> {
+    for (const p of pieces) checkRequest(this, p.offset, p.data.length, true);
+    const live = pieces.filter((p) => p.data.length > 0);
+    if (live.length === 0) return Promise.resolve();
+    if (this.sharedOff === 0 && this.refcounts) {
+      const host: Piece[] = [];
+      if (live.every((p) => this.mapOwned(p.offset, p.data, host))) return this.track(writePieces(this.file, host));
+    }
+    return this.writeSplit(live);
   }
 
   /**
@@ -243,7 +738,7 @@ export class Qcow2Node implements BlockNode {
     if (offset % cs !== 0 || !(data.length === cs || (data.length < cs && offset + data.length === this.header.size))) {
       throw new BlockError('compressed writes must cover one whole cluster', 'EINVAL');
     }
-    return this.lock.run(async () => {
+    return this.lockedClear(offset, data.length, async () => {
       let whole = data;
       if (data.length < cs) {
         whole = new Uint8Array(cs);
@@ -272,7 +767,7 @@ export class Qcow2Node implements BlockNode {
 
   writeZeroes(offset: number, length: number, mayUnmap = false): Promise<void> {
     checkRequest(this, offset, length, true);
-    return this.lock.run(async () => {
+    return this.lockedClear(offset, length, async () => {
       let pos = 0;
       while (pos < length) {
         const off = offset + pos;
@@ -285,7 +780,7 @@ export class Qcow2Node implements BlockNode {
 
   discard(offset: number, length: number): Promise<void> {
     checkRequest(this, offset, length, true);
-    return this.lock.run(async () => {
+    return this.lockedClear(offset, length, async () => {
       // Only whole clusters can be discarded; the rest of the range is left as it is.
       const first = Math.ceil(offset / this.cs);
       const end = offset + length === this.header.size ? Math.ceil((offset + length) / this.cs) : Math.floor((offset + length) / this.cs);
@@ -301,50 +796,59 @@ export class Qcow2Node implements BlockNode {
   blockStatus(offset: number, length: number): Promise<BlockStatus> {
     checkRequest(this, offset, length, false);
     if (length === 0) return Promise.resolve({ length: 0, allocated: false, data: false, zero: true, depth: 0 });
-    return this.lock.run(async (): Promise<BlockStatus> => {
-      const run = await this.runAt(offset, length);
-      switch (run.kind) {
-        case Kind.Data: {
-          // Like qemu, ask the file too: data past its end reads as zeroes.
-          const inFile = this.file.length() - run.host;
-          const zero = inFile <= 0;
-          const length = zero ? run.length : Math.min(run.length, inFile);
-          return { length, allocated: true, data: true, zero, depth: 0, offset: run.host, file: this.file };
-        }
-        case Kind.Compressed:
-          return { length: run.length, allocated: true, data: true, zero: false, depth: 0 };
-        case Kind.Zero:
-          if (run.host) return { length: run.length, allocated: true, data: false, zero: true, depth: 0, offset: run.host, file: this.file };
-          return { length: run.length, allocated: true, data: false, zero: true, depth: 0 };
-        default:
-          break;
+    if (this.sharedOff === 0) {
+      // Mapping only: no I/O on this node, so nothing to track.
+      let run: Run | null = null;
+      try {
+        run = this.runCached(offset, length);
+      } catch {
+        run = null; // malformed: the locked path reports it
       }
-      const b = this.backing;
-      if (b && offset < b.length()) {
-        const s = await b.blockStatus(offset, Math.min(run.length, b.length() - offset));
-        return { ...s, depth: s.depth + 1 };
-      }
-      // Nothing below (or past the end of the backing node): reads as zeroes, from this node.
-      const where = run.host ? { offset: run.host, file: this.file } : {};
-      return { length: run.length, allocated: false, data: false, zero: true, depth: 0, ...where };
-    });
+      if (run) return this.statusOf(run, offset);
+    }
+    return this.lock.run(async () => this.statusOf(await this.runAt(offset, length), offset));
   }
 
-  truncate(length: number, prealloc: Preallocation = 'off'): Promise<void> {
-    return this.lock.run(async () => {
-      if (this.readOnly) throw new BlockError('node is read-only', 'EROFS');
-      if (prealloc !== 'off') throw new BlockError('qcow2 resize with preallocation is not supported yet', 'ENOTSUP');
-      if (length < this.header.size) throw new BlockError('qcow2 shrinking is not supported yet', 'ENOTSUP');
-      if (Math.ceil(length / (this.cs * this.l2Entries)) > this.header.l1Size) {
-        throw new BlockError('growing qcow2 past its L1 table is not supported yet', 'ENOTSUP');
+  /** Block status of a run; a promise only when the backing node has to be asked. */
+  private statusOf(run: Run, offset: number): Promise<BlockStatus> {
+    const s = this.ownStatus(run, offset);
+    return s ? Promise.resolve(s) : this.backingStatus(run, offset);
+  }
+
+  private ownStatus(run: Run, offset: number): BlockStatus | null {
+    switch (run.kind) {
+      case Kind.Data: {
+        // Like qemu, ask the file too: data past its end reads as zeroes.
+        const inFile = this.file.length() - run.host;
+        const zero = inFile <= 0;
+        const length = zero ? run.length : Math.min(run.length, inFile);
+        return { length, allocated: true, data: true, zero, depth: 0, offset: run.host, file: this.file };
       }
-      const b = new Uint8Array(8);
-      setU64(new DataView(b.buffer), 0, length);
-      await this.flushLocked();
-      await this.file.write(FIELD_SIZE, b);
-      await this.file.flush();
-      this.header.size = length;
-    });
+      case Kind.Compressed:
+        return { length: run.length, allocated: true, data: true, zero: false, depth: 0 };
+      case Kind.Zero:
+        if (run.host) return { length: run.length, allocated: true, data: false, zero: true, depth: 0, offset: run.host, file: this.file };
+        return { length: run.length, allocated: true, data: false, zero: true, depth: 0 };
+      default:
+        break;
+    }
+    const b = this.backing;
+    if (b && offset < b.length()) return null;
+    // Nothing below (or past the end of the backing node): reads as zeroes, from this node.
+    if (run.host) return { length: run.length, allocated: false, data: false, zero: true, depth: 0, offset: run.host, file: this.file };
+    return { length: run.length, allocated: false, data: false, zero: true, depth: 0 };
+  }
+
+  /** An unallocated run over the backing node: its status, one level deeper. */
+  private async backingStatus(run: Run, offset: number): Promise<BlockStatus> {
+    const b = this.backing!;
+    const s = await b.blockStatus(offset, Math.min(run.length, b.length() - offset));
+    return { ...s, depth: s.depth + 1 };
+  }
+
+  /** Grows (L1 table, preallocation) or shrinks the image: see resize.ts. */
+  truncate(length: number, prealloc: Preallocation = 'off'): Promise<void> {
+    return resizeQcow2(this, length, prealloc);
   }
 
   allocatedSize(): Promise<number> {
@@ -354,6 +858,8 @@ export class Qcow2Node implements BlockNode {
   async close(): Promise<void> {
     if (this.closed) return;
     try {
+      // Writes still between their steps finish first (their clusters would leak otherwise).
+      while (this.allocating.size > 0) await Promise.all(new Set(this.allocating.values()));
       if (!this.readOnly) await this.flush();
     } finally {
       this.closed = true;
@@ -366,7 +872,7 @@ export class Qcow2Node implements BlockNode {
 
   /** Runs `fn` under the request lock once everything written so far is durable. */
   exclusive<T>(fn: (a: Qcow2Internals) => Promise<T>): Promise<T> {
-    return this.lock.run(async () => {
+    return this.afterAllocations(() => this.quiesced(async () => {
       if (this.readOnly || !this.refcounts) throw new BlockError('node is read-only', 'EROFS');
       await this.flushLocked();
       const self = this;
@@ -390,10 +896,26 @@ export class Qcow2Node implements BlockNode {
         discardClusters: async (first, end) => {
           for (let g = first; g < end; g++) await this.discardCluster(g);
         },
+        writeZeroes: async (offset, length) => {
+          for (let pos = offset; pos < offset + length; ) {
+            const n = Math.min(offset + length - pos, this.cs - (pos % this.cs));
+            await this.zeroInCluster(pos, n, false);
+            pos += n;
+          }
+        },
+        mapCluster: async (g, host, zero) => {
+          const l1i = Math.floor(g / this.l2Entries);
+          const l2i = g - l1i * this.l2Entries;
+          const table = await this.l2ForWrite(l1i);
+          this.freeEntry(decodeL2Entry(table.dv, l2i, this.layout, this.where(l1i, l2i)));
+          const all = this.layout.subclusters === 32 ? 0xffffffff : 1;
+          encodeL2Entry(table.dv, l2i, this.layout, { offset: host, copied: true, alloc: zero ? 0 : all, zero: zero ? all : 0 });
+          table.dirty = true;
+        },
         flush: () => this.flushLocked(),
       };
       return fn(a);
-    });
+    }));
   }
 
   /** Guest offset where the VM state starts: the first L1 entry past the virtual disk. */
@@ -457,8 +979,12 @@ export class Qcow2Node implements BlockNode {
    * Moves the active L1 table to a larger copy: the copy and its refcounts are durable before
    * one header write (l1_size and l1_table_offset together) names it; the old table is freed after.
    */
-  private async growL1Locked(entries: number): Promise<void> {
-    if (entries <= this.l1.length) return;
+  private growL1Locked(entries: number): Promise<void> {
+    if (entries <= this.l1.length) return Promise.resolve();
+    return this.quiesced(() => this.moveL1(entries));
+  }
+
+  private async moveL1(entries: number): Promise<void> {
     if (entries * 8 > MAX_L1_BYTES) throw new BlockError('Active L1 table too large', 'EFBIG');
     await this.flushLocked();
     const rc = this.rc();
@@ -497,11 +1023,18 @@ export class Qcow2Node implements BlockNode {
 
   // ---- mapping ----
 
-  private where(l1i: number, l2i: number): string {
-    return `L1 index ${l1i}, L2 index ${l2i}`;
+  /** Names an L2 entry in error messages (built only when one is thrown). */
+  private where(l1i: number, l2i: number): () => string {
+    return () => `L1 index ${l1i}, L2 index ${l2i}`;
   }
 
   /** The L2 table named by L1 entry `l1i`, after checking its offset. */
+  /** l2Table without I/O: the table if it is cached (it was checked when it was loaded). */
+  private cachedL2(l1i: number): CachedTable | undefined {
+    const off = this.l1[l1i]!;
+    return off === 0 ? undefined : this.l2.peek(off);
+  }
+
   private async l2Table(l1i: number): Promise<CachedTable> {
     const off = this.l1[l1i]!;
     if (off % this.cs !== 0) throw new BlockError(`L2 table offset 0x${off.toString(16)} unaligned (L1 index ${l1i})`, 'EIO');
@@ -521,17 +1054,25 @@ export class Qcow2Node implements BlockNode {
 
   /** How the bytes from guest `offset` are stored, for at most `max` bytes. */
   private async runAt(offset: number, max: number): Promise<Run> {
+    const l1i = Math.floor(Math.floor(offset / this.cs) / this.l2Entries);
+    if (l1i >= this.header.l1Size || this.l1[l1i] === 0) return this.unmappedRun(l1i, offset, max);
+    return this.runIn((await this.l2Table(l1i)).dv, l1i, offset, max);
+  }
+
+  /** The run at `offset` when L1 entry `l1i` names no L2 table. */
+  private unmappedRun(l1i: number, offset: number, max: number): Run {
+    const l2End = (l1i + 1) * this.l2Entries * this.cs;
+    return { kind: Kind.Unallocated, length: Math.min(max, l2End - offset), host: 0, entry: null };
+  }
+
+  /** The run at `offset` in the L2 table `dv` of L1 entry `l1i`. */
+  private runIn(dv: DataView, l1i: number, offset: number, max: number): Run {
+    if (!this.layout.extended) return this.runStandard(dv, l1i, offset, max);
     const cs = this.cs;
     let g = Math.floor(offset / cs);
-    const l1i = Math.floor(g / this.l2Entries);
     const inCluster = offset - g * cs;
-    if (l1i >= this.header.l1Size || this.l1[l1i] === 0) {
-      const l2End = (l1i + 1) * this.l2Entries * cs;
-      return { kind: Kind.Unallocated, length: Math.min(max, l2End - offset), host: 0, entry: null };
-    }
-    const table = await this.l2Table(l1i);
     let l2i = g - l1i * this.l2Entries;
-    const e = decodeL2Entry(table.dv, l2i, this.layout, this.where(l1i, l2i));
+    const e = decodeL2Entry(dv, l2i, this.layout, this.where(l1i, l2i));
     let sc = Math.floor(inCluster / this.scSize);
     const kind = this.kindOf(e, sc);
     if (kind === Kind.Compressed) {
@@ -552,7 +1093,7 @@ export class Qcow2Node implements BlockNode {
         l2i++;
         g++;
         if (l2i === this.l2Entries) break;
-        cur = decodeL2Entry(table.dv, l2i, this.layout, this.where(l1i, l2i));
+        cur = decodeL2Entry(dv, l2i, this.layout, this.where(l1i, l2i));
         if (cur.compressed || (cur.offset !== 0) !== hasHost) break;
         if (hasHost) {
           if (cur.offset !== expectHost) break;
@@ -564,6 +1105,40 @@ export class Qcow2Node implements BlockNode {
       length += this.scSize;
     }
     return { kind, length: Math.min(length, max), host, entry: null };
+  }
+
+  /**
+   * runIn for standard L2 entries: the entries after the first are read straight from the table
+   * (block status walks whole images this way); anything unusual goes through decodeL2Entry,
+   * which reports malformed entries.
+   */
+  private runStandard(dv: DataView, l1i: number, offset: number, max: number): Run {
+    const cs = this.cs;
+    const g = Math.floor(offset / cs);
+    const inCluster = offset - g * cs;
+    let l2i = g - l1i * this.l2Entries;
+    const e = decodeL2Entry(dv, l2i, this.layout, this.where(l1i, l2i));
+    const kind = this.kindOf(e, 0);
+    if (kind === Kind.Compressed) return { kind, length: Math.min(max, cs - inCluster), host: 0, entry: e };
+    const hasHost = e.offset !== 0;
+    let expectHost = e.offset + cs;
+    let length = cs - inCluster;
+    while (length < max && ++l2i < this.l2Entries) {
+      const hi = dv.getUint32(l2i * 8);
+      const lo = dv.getUint32(l2i * 8 + 4);
+      const offHi = hi & 0x00ffffff;
+      const host = offHi * 0x100000000 + ((lo & ~0x1ff) >>> 0);
+      if ((hi & 0x40000000) !== 0 || offHi >= 0x200000 || host % cs !== 0) {
+        decodeL2Entry(dv, l2i, this.layout, this.where(l1i, l2i)); // throws if malformed
+        break;
+      }
+      if ((host !== 0) !== hasHost || (hasHost && host !== expectHost)) break;
+      // As decodeL2Entry and kindOf see it: the zero flag wins, then a host cluster means data.
+      if ((lo & 1 ? Kind.Zero : host !== 0 ? Kind.Data : Kind.Unallocated) !== kind) break;
+      expectHost += cs;
+      length += cs;
+    }
+    return { kind, length: Math.min(length, max), host: hasHost ? e.offset + inCluster : 0, entry: null };
   }
 
   private async readLocked(offset: number, buf: Uint8Array): Promise<void> {
@@ -632,7 +1207,7 @@ export class Qcow2Node implements BlockNode {
   /** The L2 table for L1 entry `l1i`, allocated or copied so that it may be modified in place. */
   private async l2ForWrite(l1i: number): Promise<CachedTable> {
     const old = this.l1[l1i]!;
-    if (old !== 0 && this.l1Copied[l1i]) return this.l2Table(l1i);
+    if (old !== 0 && this.l1Copied[l1i]) return this.cachedL2(l1i) ?? this.l2Table(l1i);
     const rc = this.rc();
     let content: Uint8Array | undefined;
     if (old !== 0) {
@@ -660,6 +1235,50 @@ export class Qcow2Node implements BlockNode {
     if (e.compressed && this.lastCompressed?.offset === e.offset) this.lastCompressed = null;
   }
 
+  /**
+   * Writes the whole clusters at the start of `data` (from cluster-aligned `offset`) that have no
+   * host cluster yet (unallocated or zero, never compressed) into newly allocated contiguous
+   * clusters with one host write. Returns the bytes written: 0 when fewer than two clusters
+   * qualify (writeInCluster handles those), less than asked when free space is fragmented.
+   */
+  private async writeNewClusters(offset: number, data: Uint8Array): Promise<number> {
+    const cs = this.cs;
+    if (offset % cs !== 0 || data.length < 2 * cs) return 0;
+    const g = offset / cs;
+    const l1i = Math.floor(g / this.l2Entries);
+    const l2i = g - l1i * this.l2Entries;
+    const max = Math.min(Math.floor(data.length / cs), this.l2Entries - l2i);
+    if (max < 2) return 0;
+    // Check from the current table first: no allocation when the run is too short.
+    if (this.l1[l1i] !== 0 && !this.fresh((await this.l2Table(l1i)).dv, l1i, l2i, 2)) return 0;
+    const table = await this.l2ForWrite(l1i);
+    let n = this.fresh(table.dv, l1i, l2i, max);
+    if (n < 2) return 0;
+    // As many as are free in one piece at the allocation point; the caller comes back for the rest.
+    const { offset: host, count } = await this.rc().allocateRun(n);
+    n = count;
+    await this.file.write(host, data.subarray(0, n * cs));
+    const all = this.layout.subclusters === 32 ? 0xffffffff : 1;
+    // The awaits above may have evicted `table` from the cache: modify the cached copy.
+    const cached = await this.l2Table(l1i);
+    for (let k = 0; k < n; k++) {
+      encodeL2Entry(cached.dv, l2i + k, this.layout, { offset: host + k * cs, copied: true, alloc: all, zero: 0 });
+    }
+    cached.dirty = true;
+    return n * cs;
+  }
+
+  /** How many entries from `l2i` (at most `max`) have no host cluster and are not compressed. */
+  private fresh(dv: DataView, l1i: number, l2i: number, max: number): number {
+    let n = 0;
+    while (n < max) {
+      const e = decodeL2Entry(dv, l2i + n, this.layout, this.where(l1i, l2i + n));
+      if (e.compressed || e.offset !== 0) break;
+      n++;
+    }
+    return n;
+  }
+
   private async writeInCluster(offset: number, data: Uint8Array): Promise<void> {
     const cs = this.cs;
     const g = Math.floor(offset / cs);
@@ -677,15 +1296,21 @@ export class Qcow2Node implements BlockNode {
     const to = (lastSc + 1) * this.scSize;
     const touched = (lastSc - firstSc + 1 === 32 ? 0xffffffff : ((1 << (lastSc - firstSc + 1)) - 1) << firstSc) >>> 0;
 
-    // Touched subclusters get their old content around the new bytes (copy-on-write).
+    const inPlace = !e.compressed && e.offset !== 0 && e.copied;
+    // Touched subclusters that hold data here already take the new bytes alone (a lock-free
+    // write may be filling their other bytes right now); partly written ones without data get
+    // their old content around the new bytes (copy-on-write). Only the edges can be partial.
     let buf = data;
-    if (from !== inCluster || to !== inCluster + data.length) {
-      buf = new Uint8Array(to - from);
-      await this.readLocked(base + from, buf);
-      buf.set(data, inCluster - from);
+    let at = inCluster;
+    const start = inPlace && (e.alloc & (1 << firstSc)) !== 0 ? inCluster : from;
+    const stop = inPlace && (e.alloc & (1 << lastSc)) !== 0 ? inCluster + data.length : to;
+    if (start !== inCluster || stop !== inCluster + data.length) {
+      buf = new Uint8Array(stop - start);
+      await this.readLocked(base + start, buf);
+      buf.set(data, inCluster - start);
+      at = start;
     }
 
-    const inPlace = !e.compressed && e.offset !== 0 && e.copied;
     const host = inPlace ? e.offset : await this.rc().allocate(1);
     let alloc = e.alloc;
     let zero = e.zero;
@@ -694,13 +1319,13 @@ export class Qcow2Node implements BlockNode {
         // Bring the whole cluster over; compressed clusters have no subclusters.
         const whole = new Uint8Array(cs);
         await this.readLocked(base, whole);
-        whole.set(buf, from);
+        whole.set(buf, at);
         buf = whole;
         alloc = all;
         zero = 0;
         await this.file.write(host, buf);
       } else {
-        await this.file.write(host + from, buf);
+        await this.file.write(host + at, buf);
         // Subclusters holding data elsewhere in a shared cluster move along.
         const keep = (alloc & ~touched) >>> 0;
         for (let sc = 0; keep !== 0 && sc < this.layout.subclusters; sc++) {
@@ -713,7 +1338,7 @@ export class Qcow2Node implements BlockNode {
       }
       this.freeEntry(e);
     } else {
-      await this.file.write(host + from, buf);
+      await this.file.write(host + at, buf);
     }
     alloc = (alloc | touched) >>> 0;
     zero = (zero & ~touched) >>> 0;
@@ -824,9 +1449,13 @@ export class Qcow2Node implements BlockNode {
     table.dirty = true;
   }
 
-  private async flushLocked(): Promise<void> {
-    if (this.readOnly || !this.refcounts) return;
-    const rc = this.refcounts;
+  private flushLocked(): Promise<void> {
+    if (this.readOnly || !this.refcounts) return Promise.resolve();
+    // Deferred frees are applied here: no lock-free request may still use a freed cluster.
+    return this.quiesced(() => this.flushQuiesced(this.refcounts!));
+  }
+
+  private async flushQuiesced(rc: Refcounts): Promise<void> {
     await rc.writeBack();
     await this.file.flush(); // data and refcounts
     if (this.l2.hasDirty()) {

@@ -132,6 +132,66 @@ export class Refcounts {
   }
 
   /**
+   * Allocates from 1 to `max` contiguous clusters with refcount 1 at the first free cluster: as
+   * many as are free there. A run stops where no refcount block covers the next cluster (a new
+   * block would sit in the run's way). Returns the host offset and the number of clusters.
+   */
+  async allocateRun(max: number): Promise<{ offset: number; count: number }> {
+    const cached = this.allocateCachedRun(max);
+    if (cached) return cached;
+    const first = (await this.allocate(1)) / this.cs;
+    let count = 1;
+    while (count < max) {
+      const idx = first + count;
+      const t = Math.floor(idx / this.perBlock);
+      if (t >= this.table.length || this.table[t] === 0) break;
+      const b = this.block(t);
+      const block = b instanceof Promise ? await b : b;
+      const i = idx - t * this.perBlock;
+      if (this.entry(block, i) !== 0) break;
+      // adjust(idx, 1) from zero, without its promise per cluster.
+      this.setEntry(block, i, 1);
+      block.dirty = true;
+      count++;
+    }
+    // allocate(1) moved the hint just past `first`; everything up to the run's end is used now.
+    if (this.freeHint === first + 1) this.freeHint = first + count;
+    return { offset: first * this.cs, count };
+  }
+
+  /**
+   * allocateRun without I/O: the first free cluster from the hint and those free after it in the
+   * same refcount block, when that block (and any skipped on the way) is cached; else null and
+   * nothing changed.
+   */
+  private allocateCachedRun(max: number): { offset: number; count: number } | null {
+    let idx = this.freeHint;
+    for (;;) {
+      const t = Math.floor(idx / this.perBlock);
+      const off = this.table[t];
+      if (off === undefined || off === 0 || off % this.cs !== 0 || off + this.cs > this.file.length()) return null;
+      const block = this.cache.peek(off);
+      if (!block) return null;
+      let i = idx - t * this.perBlock;
+      while (i < this.perBlock && this.entry(block, i) !== 0) i++;
+      if (i === this.perBlock) {
+        idx = (t + 1) * this.perBlock;
+        continue;
+      }
+      const first = t * this.perBlock + i;
+      let count = 0;
+      while (count < max && i < this.perBlock && this.entry(block, i) === 0) {
+        this.setEntry(block, i++, 1);
+        count++;
+      }
+      block.dirty = true;
+      // Everything from the old hint to the end of the run is in use now.
+      this.freeHint = first + count;
+      return { offset: first * this.cs, count };
+    }
+  }
+
+  /**
    * Space for `bytes` of compressed data, starting on a sector boundary: packed after the
    * previous compressed data while its host cluster has room, otherwise at the start of a new
    * cluster. Every compressed cluster holds one reference to each host cluster it touches.
@@ -184,12 +244,13 @@ export class Refcounts {
     return this.cache.writeBack();
   }
 
-  private async block(t: number): Promise<CachedTable> {
+  /** Refcount block `t` (a cached one without a promise: allocation asks for one per cluster). */
+  private block(t: number): CachedTable | Promise<CachedTable> {
     const off = this.table[t]!;
     if (off % this.cs !== 0 || off + this.cs > this.file.length()) {
-      throw new BlockError(`Refcount block offset ${off} (refcount table index ${t}) is invalid`, 'EIO');
+      return Promise.reject(new BlockError(`Refcount block offset ${off} (refcount table index ${t}) is invalid`, 'EIO'));
     }
-    return this.cache.get(off);
+    return this.cache.peek(off) ?? this.cache.get(off);
   }
 
   private entry(b: CachedTable, i: number): number {

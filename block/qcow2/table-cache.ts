@@ -12,6 +12,8 @@ export interface CachedTable {
 
 export class TableCache {
   private readonly tables = new Map<number, CachedTable>();
+  /** The most recently used table: a hit on it needs no LRU reordering. */
+  private newest: CachedTable | undefined;
 
   constructor(
     private readonly file: BlockNode,
@@ -25,18 +27,25 @@ export class TableCache {
 
   /** The table at `offset`, read from disk on a miss. */
   async get(offset: number): Promise<CachedTable> {
-    const hit = this.tables.get(offset);
-    if (hit) {
-      this.tables.delete(offset);
-      this.tables.set(offset, hit);
-      return hit;
-    }
+    const hit = this.peek(offset);
+    if (hit) return hit;
     const buf = new Uint8Array(this.tableSize);
     await this.file.read(offset, buf);
     const t: CachedTable = { offset, buf, dv: new DataView(buf.buffer), dirty: false };
     this.validate(t);
     await this.insert(t);
     return t;
+  }
+
+  /** The table at `offset` if it is cached (no I/O: lock-free request paths use this). */
+  peek(offset: number): CachedTable | undefined {
+    const hit = this.tables.get(offset);
+    if (hit && hit !== this.newest) {
+      this.tables.delete(offset);
+      this.tables.set(offset, hit);
+      this.newest = hit;
+    }
+    return hit;
   }
 
   /** Puts a table that was just created in memory (zeroed or copied); it starts dirty. */
@@ -83,6 +92,7 @@ export class TableCache {
       this.tables.delete(oldest.offset);
     }
     this.tables.set(t.offset, t);
+    this.newest = t;
   }
 
   private async writeOne(t: CachedTable): Promise<void> {

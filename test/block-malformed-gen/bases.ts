@@ -5,6 +5,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkQcow2 } from '../../block/qcow2/check.ts';
+import { COMPRESSION_ZSTD } from '../../block/qcow2/compression.ts';
 import { createQcow2, QCOW2_DEFAULTS, type Qcow2CreateOptions } from '../../block/qcow2/create.ts';
 import { parseHeader, type Qcow2Header } from '../../block/qcow2/header.ts';
 import { Qcow2Node } from '../../block/qcow2/qcow2.ts';
@@ -146,6 +147,18 @@ const RECIPES: Recipe[] = [
       await writes(node, rng, 25, 12000);
       await compressed(node, rng, 12);
       await zeroes(node, rng, 5);
+    },
+  },
+  {
+    // zstd compressed clusters (header compression_type 1, incompatible bit 3).
+    name: 'v3-8k-zstd',
+    opts: { size: 512 << 10, clusterSize: 8192, compressionType: COMPRESSION_ZSTD },
+    build: async (node, rng) => {
+      await writes(node, rng, 10, 20000);
+      await compressed(node, rng, 24);
+      await zeroes(node, rng, 3);
+      await createSnapshot(node, { name: 'z', dateSec: 6, dateNsec: 0 });
+      await compressed(node, rng, 6);
     },
   },
 ];

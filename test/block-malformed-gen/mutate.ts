@@ -418,6 +418,47 @@ const compressed: Mutator = (rng, l, b) => {
   return same(b, what, detect);
 };
 
+/** Garbage inside the compressed data a descriptor names (zlib or zstd): decoding must fail cleanly. */
+const compressedData: Mutator = (rng, l, b) => {
+  const pool = l.l2Slots.filter((t) => t.kind === 'compressed');
+  if (!pool.length) return compressed(rng, l, b);
+  const s = rng.pick(pool);
+  const bits = l.header.clusterBits;
+  const x = 62 - (bits - 8);
+  const e = get64(b, s.pos);
+  const host = Number(e & ((1n << BigInt(x)) - 1n));
+  const sectors = Number((e >> BigInt(x)) & ((1n << BigInt(bits - 8)) - 1n));
+  const end = Math.min(b.length, (Math.floor(host / 512) + sectors + 1) * 512);
+  const len = end - host;
+  if (len <= 0) return same(b, `compressed data at ${host}: nothing to damage`);
+  let what: string;
+  switch (rng.int(4)) {
+    case 0: {
+      const n = rng.range(1, 8);
+      for (let i = 0; i < n; i++) b[host + rng.int(len)] = rng.int(256);
+      what = `${n} random bytes`;
+      break;
+    }
+    case 1: {
+      const from = rng.int(len);
+      const n = rng.range(1, len - from);
+      for (let i = from; i < from + n; i++) b[host + i] = rng.int(256);
+      what = `random run at +${from}, ${n} bytes`;
+      break;
+    }
+    case 2:
+      for (let i = 0; i < len; i++) b[host + i] = rng.int(256);
+      what = 'all random';
+      break;
+    default: {
+      const n = Math.min(len, rng.range(1, 16));
+      b.fill(0, host, host + n);
+      what = `first ${n} bytes zeroed`;
+    }
+  }
+  return same(b, `compressed data at ${host}+${len}: ${what}`);
+};
+
 // ---- extended L2 subcluster bitmaps ----
 
 const extL2Bitmap: Mutator = (rng, l, b) => {
@@ -671,6 +712,7 @@ export const KINDS: Record<string, { weight: number; fn: Mutator }> = {
   'l1.entry': { weight: 8, fn: l1Entry },
   'l2.entry': { weight: 10, fn: l2Entry },
   'l2.compressed': { weight: 8, fn: compressed },
+  'compressed.data': { weight: 4, fn: compressedData },
   'l2.ext_bitmap': { weight: 4, fn: extL2Bitmap },
   'refcount.table': { weight: 6, fn: refcountTable },
   'refcount.block': { weight: 6, fn: refcountBlock },
