@@ -29,9 +29,11 @@ import {
   INCOMPAT_EXTL2,
   unknownIncompatibleMessage,
 } from './features.ts';
-import { FIELD_AUTOCLEAR, FIELD_L1, MAX_L1_BYTES, HEADER_PROBE_BYTES, MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, parseHeader, type Qcow2Header } from './header.ts';
+import { FIELD_AUTOCLEAR, FIELD_INCOMPAT, FIELD_L1, MAX_L1_BYTES, HEADER_PROBE_BYTES, MAX_CLUSTER_BITS, MIN_CLUSTER_BITS, parseHeader, type Qcow2Header } from './header.ts';
 import { decodeL2Entry, encodeCompressedL2Entry, encodeL2Entry, type L2Entry, type L2Layout } from './l2-entry.ts';
 import { Mutex } from './mutex.ts';
+import { CORRUPT_MESSAGE, MetadataRanges, type MetadataKind } from './overlap.ts';
+import { readSnapshotTable } from './snapshot-table.ts';
 import { Refcounts } from './refcount.ts';
 import { resizeQcow2 } from './resize.ts';
 import { TableCache, type CachedTable } from './table-cache.ts';
@@ -116,6 +118,19 @@ export class Qcow2Node implements BlockNode {
   private allocBarrier: Promise<void> | null = null;
   private lastCompressed: { offset: number; data: Uint8Array } | null = null;
   private closed = false;
+  /** Where corruption is reported (stderr unless the open options say otherwise). */
+  private log: (line: string) => void = (line) => void process.stderr.write(line + '\n');
+  /** Bumped when active L2 tables appear or move; with the refcount generation, keys `meta`. */
+  private metaGen = 0;
+  private meta: MetadataRanges | null = null;
+  private metaKey = '';
+  /** Inactive L1 tables (snapshots) and the snapshot table's extent in bytes. */
+  private snapL1: { offset: number; size: number }[] = [];
+  private snapBytes = 0;
+  /** Set once a write was refused for overlapping metadata: the node takes no more writes. */
+  private broken: Promise<never> | null = null;
+  /** This node set the dirty bit (lazy refcounts); cleared on a clean close. */
+  private lazyDirty = false;
 
   private constructor(
     readonly file: BlockNode,
@@ -197,7 +212,10 @@ export class Qcow2Node implements BlockNode {
     const l1Raw = new Uint8Array(h.l1Size * 8); // bounded by MAX_L1_BYTES in parseHeader
     await file.read(h.l1TableOffset, l1Raw);
     const node = new Qcow2Node(file, h, opts.readOnly, l1Raw);
+    if (opts.log) node.log = opts.log;
+    node.l2.guard = (offset, bytes) => node.overlapCheck([{ offset, data: new Uint8Array(bytes) }], 'active L2 table');
     if (!opts.readOnly) {
+      await node.loadSnapshotExtents();
       node.refcounts = await Refcounts.load(
         file,
         h.clusterBits,
@@ -206,6 +224,7 @@ export class Qcow2Node implements BlockNode {
         h.refcountTableClusters,
         Math.max(4, Math.floor(CACHE_BYTES / 4 / node.cs)),
       );
+      node.guardRefcounts();
       if (h.autoclear !== 0n) {
         // "An implementation may only write to an image with unknown auto-clear features if it
         // clears the respective bits first." We maintain none (not even bitmaps), so clear all.
@@ -255,6 +274,7 @@ export class Qcow2Node implements BlockNode {
 
   write(offset: number, data: Uint8Array): Promise<void> {
     checkRequest(this, offset, data.length, true);
+    if (this.broken) return this.broken;
     if (this.sharedOff === 0 && data.length > 0 && this.refcounts) {
       const p = this.writeShared(offset, data);
       if (p) return p;
@@ -319,6 +339,7 @@ export class Qcow2Node implements BlockNode {
         const r = await this.lock.run(async () => {
           if (this.allocBarrier || this.allocatingIn(first, last)) return RETRY;
           go(); // the lock is ours: the next request may queue for it
+          await this.markDirty();
           return { value: await fn() };
         });
         if (r !== RETRY) return r.value;
@@ -343,7 +364,7 @@ export class Qcow2Node implements BlockNode {
     try {
       const writes = plan.writes;
       try {
-        await (writes.length === 1 ? this.file.write(writes[0]!.offset, writes[0]!.data) : writePieces(this.file, writes));
+        await (this.overlapCheck(writes) ?? (writes.length === 1 ? this.file.write(writes[0]!.offset, writes[0]!.data) : writePieces(this.file, writes)));
       } finally {
         this.sharedDone(); // counted by planWrite, under the lock
       }
@@ -641,6 +662,8 @@ export class Qcow2Node implements BlockNode {
   private writeShared(offset: number, data: Uint8Array): Promise<void> | null {
     const host: Piece[] = [];
     if (!this.mapOwned(offset, data, host)) return null;
+    const bad = this.overlapCheck(host);
+    if (bad) return bad;
     return this.track(host.length === 1 ? this.file.write(host[0]!.offset, data) : writePieces(this.file, host));
   }
 
@@ -719,11 +742,12 @@ export class Qcow2Node implements BlockNode {
   /** Several writes in one request: new clusters come in one piece and adjacent host pieces are written together. */
   writeMany(pieces: readonly Piece[]): Promise<void> {
     for (const p of pieces) checkRequest(this, p.offset, p.data.length, true);
+    if (this.broken) return this.broken;
     const live = pieces.filter((p) => p.data.length > 0);
     if (live.length === 0) return Promise.resolve();
     if (this.sharedOff === 0 && this.refcounts) {
       const host: Piece[] = [];
-      if (live.every((p) => this.mapOwned(p.offset, p.data, host))) return this.track(writePieces(this.file, host));
+      if (live.every((p) => this.mapOwned(p.offset, p.data, host))) return this.overlapCheck(host) ?? this.track(writePieces(this.file, host));
     }
     return this.writeSplit(live);
   }
@@ -734,6 +758,7 @@ export class Qcow2Node implements BlockNode {
    */
   async writeCompressed(offset: number, data: Uint8Array): Promise<void> {
     checkRequest(this, offset, data.length, true);
+    if (this.broken) return this.broken;
     const cs = this.cs;
     if (offset % cs !== 0 || !(data.length === cs || (data.length < cs && offset + data.length === this.header.size))) {
       throw new BlockError('compressed writes must cover one whole cluster', 'EINVAL');
@@ -755,7 +780,7 @@ export class Qcow2Node implements BlockNode {
       const table = await this.l2ForWrite(l1i);
       const e = decodeL2Entry(table.dv, l2i, this.layout, this.where(l1i, l2i));
       const host = await this.rc().allocateBytes(packed.length);
-      await this.file.write(host, packed);
+      await this.dataWrite(host, packed);
       this.freeEntry(e);
       this.lastCompressed = null;
       // The awaits above may have evicted `table` from the cache: modify the cached copy.
@@ -767,6 +792,7 @@ export class Qcow2Node implements BlockNode {
 
   writeZeroes(offset: number, length: number, mayUnmap = false): Promise<void> {
     checkRequest(this, offset, length, true);
+    if (this.broken) return this.broken;
     return this.lockedClear(offset, length, async () => {
       let pos = 0;
       while (pos < length) {
@@ -780,6 +806,7 @@ export class Qcow2Node implements BlockNode {
 
   discard(offset: number, length: number): Promise<void> {
     checkRequest(this, offset, length, true);
+    if (this.broken) return this.broken;
     return this.lockedClear(offset, length, async () => {
       // Only whole clusters can be discarded; the rest of the range is left as it is.
       const first = Math.ceil(offset / this.cs);
@@ -861,6 +888,8 @@ export class Qcow2Node implements BlockNode {
       // Writes still between their steps finish first (their clusters would leak otherwise).
       while (this.allocating.size > 0) await Promise.all(new Set(this.allocating.values()));
       if (!this.readOnly) await this.flush();
+      // Refcounts are exact and durable after the flush: the image is clean again.
+      if (this.lazyDirty) await this.lock.run(() => this.markClean());
     } finally {
       this.closed = true;
       await this.file.close();
@@ -914,7 +943,15 @@ export class Qcow2Node implements BlockNode {
         },
         flush: () => this.flushLocked(),
       };
-      return fn(a);
+      // These operations keep refcounts exact themselves (and may rewrite the header).
+      await this.markClean();
+      try {
+        return await fn(a);
+      } finally {
+        // Tables may have moved or appeared: the overlap map is rebuilt from the new state.
+        await this.loadSnapshotExtents();
+        this.metaGen++;
+      }
     }));
   }
 
@@ -945,6 +982,7 @@ export class Qcow2Node implements BlockNode {
     const entries = this.checkVmState(pos, data.length);
     if (this.readOnly) return Promise.reject(new BlockError('node is read-only', 'EROFS'));
     return this.lock.run(async () => {
+      await this.markDirty();
       if (entries > this.l1.length) await this.growL1Locked(entries);
       const offset = this.vmStateOffset() + pos;
       let done = 0;
@@ -962,6 +1000,8 @@ export class Qcow2Node implements BlockNode {
     const raw = new Uint8Array(h.l1Size * 8);
     await this.file.read(h.l1TableOffset, raw);
     this.setL1(raw);
+    this.metaGen++;
+    await this.loadSnapshotExtents();
     this.l1Dirty.clear();
     this.l2.clear();
     this.lastCompressed = null;
@@ -973,6 +1013,12 @@ export class Qcow2Node implements BlockNode {
       h.refcountTableClusters,
       Math.max(4, Math.floor(CACHE_BYTES / 4 / this.cs)),
     );
+    this.guardRefcounts();
+  }
+
+  /** Refcount blocks written back from their cache must not land on other metadata. */
+  private guardRefcounts(): void {
+    this.refcounts?.setGuard((offset, bytes) => this.overlapCheck([{ offset, data: new Uint8Array(bytes) }], 'refcount block'));
   }
 
   /**
@@ -1010,6 +1056,7 @@ export class Qcow2Node implements BlockNode {
     const oldClusters = Math.ceil((this.header.l1Size * 8) / cs);
     this.header.l1Size = entries;
     this.header.l1TableOffset = off;
+    this.metaGen++;
     while (this.l1.length < entries) {
       this.l1.push(0);
       this.l1Copied.push(false);
@@ -1019,6 +1066,94 @@ export class Qcow2Node implements BlockNode {
       await rc.writeBack();
       await this.file.flush();
     }
+  }
+
+  // ---- metadata overlap checks (see overlap.ts) ----
+
+  private async loadSnapshotExtents(): Promise<void> {
+    const h = this.header;
+    this.snapL1 = [];
+    this.snapBytes = 0;
+    if (h.nbSnapshots === 0) return;
+    try {
+      const t = await readSnapshotTable(this.file, h.snapshotsOffset, h.nbSnapshots);
+      this.snapBytes = t.bytes;
+      for (const e of t.entries) this.snapL1.push({ offset: e.l1TableOffset, size: e.l1Size * 8 });
+    } catch {
+      // A broken snapshot table is the check's business; the header's extent still counts.
+      this.snapBytes = h.nbSnapshots * 40;
+    }
+  }
+
+  /** The metadata ranges, rebuilt when tables appeared or moved since the last build (or when forced). */
+  private metadata(force: boolean): MetadataRanges {
+    const h = this.header;
+    const rc = this.rc();
+    const t = rc.tableInfo;
+    const key = `${this.metaGen}/${rc.generation}/${h.l1TableOffset}/${t.offset}/${h.snapshotsOffset}/${h.nbSnapshots}`;
+    if (this.meta && !force && key === this.metaKey) return this.meta;
+    const cs = this.cs;
+    const list: { offset: number; bytes: number; kind: MetadataKind }[] = [];
+    // Order = priority among ranges starting at the same offset.
+    list.push({ offset: 0, bytes: cs, kind: 'qcow2_header' });
+    list.push({ offset: h.l1TableOffset, bytes: h.l1Size * 8, kind: 'active L1 table' });
+    list.push({ offset: t.offset, bytes: t.clusters * cs, kind: 'refcount table' });
+    for (const b of rc.blockOffsets) if (b !== 0) list.push({ offset: b, bytes: cs, kind: 'refcount block' });
+    for (const o of this.l1) if (o !== 0) list.push({ offset: o, bytes: cs, kind: 'active L2 table' });
+    if (h.nbSnapshots > 0) list.push({ offset: h.snapshotsOffset, bytes: this.snapBytes, kind: 'snapshot table' });
+    for (const s of this.snapL1) list.push({ offset: s.offset, bytes: s.size, kind: 'inactive L1 table' });
+    this.meta = MetadataRanges.build(list);
+    this.metaKey = key;
+    return this.meta;
+  }
+
+  /**
+   * Checks host data writes against the metadata: null when none overlaps; otherwise the image
+   * is marked corrupt and the returned promise rejects with EIO (as do all later writes).
+   */
+  private overlapCheck(pieces: readonly Piece[], ignore?: MetadataKind): Promise<never> | null {
+    if (this.broken) return this.broken;
+    if (!this.refcounts) return null;
+    let meta = this.metadata(false);
+    let kind: MetadataKind | null = null;
+    for (const p of pieces) if ((kind = meta.overlap(p.offset, p.data.length, ignore))) break;
+    if (!kind) return null;
+    // A stale map may still list a freed table: rebuild from the live state before judging.
+    meta = this.metadata(true);
+    kind = null;
+    for (const p of pieces) if ((kind = meta.overlap(p.offset, p.data.length, ignore))) break;
+    if (!kind) return null;
+    return this.markCorrupt(kind);
+  }
+
+  private async dataWrite(offset: number, data: Uint8Array): Promise<void> {
+    const bad = this.overlapCheck([{ offset, data }]);
+    if (bad) return bad;
+    await this.file.write(offset, data);
+  }
+
+  /** Sets the corrupt bit durably, reports once, and refuses further writes. */
+  private markCorrupt(kind: MetadataKind): Promise<never> {
+    if (this.broken) return this.broken;
+    this.log(CORRUPT_MESSAGE(kind));
+    const h = this.header;
+    h.incompatible |= INCOMPAT_CORRUPT;
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, h.incompatible);
+    const eio = (): never => {
+      throw new BlockError('Input/output error', 'EIO');
+    };
+    this.broken = (async () => {
+      try {
+        await this.file.write(FIELD_INCOMPAT, b);
+        await this.file.flush();
+      } catch {
+        // The write is refused either way.
+      }
+      return eio();
+    })();
+    this.broken.catch(() => undefined);
+    return this.broken;
   }
 
   // ---- mapping ----
@@ -1198,6 +1333,8 @@ export class Qcow2Node implements BlockNode {
   /** Makes refcount blocks durable; the L2 cache runs this before writing any table. */
   private async refcountsDurable(): Promise<void> {
     const rc = this.rc();
+    // With the dirty bit set refcounts may lag behind the L2 tables (repaired on open).
+    if (this.lazyDirty) return;
     if (rc.hasDirty()) {
       await rc.writeBack();
       await this.file.flush();
@@ -1226,6 +1363,7 @@ export class Qcow2Node implements BlockNode {
     this.l1[l1i] = off;
     this.l1Copied[l1i] = true;
     this.l1Dirty.add(l1i);
+    this.metaGen++;
     return t;
   }
 
@@ -1257,7 +1395,7 @@ export class Qcow2Node implements BlockNode {
     // As many as are free in one piece at the allocation point; the caller comes back for the rest.
     const { offset: host, count } = await this.rc().allocateRun(n);
     n = count;
-    await this.file.write(host, data.subarray(0, n * cs));
+    await this.dataWrite(host, data.subarray(0, n * cs));
     const all = this.layout.subclusters === 32 ? 0xffffffff : 1;
     // The awaits above may have evicted `table` from the cache: modify the cached copy.
     const cached = await this.l2Table(l1i);
@@ -1323,22 +1461,22 @@ export class Qcow2Node implements BlockNode {
         buf = whole;
         alloc = all;
         zero = 0;
-        await this.file.write(host, buf);
+        await this.dataWrite(host, buf);
       } else {
-        await this.file.write(host + at, buf);
+        await this.dataWrite(host + at, buf);
         // Subclusters holding data elsewhere in a shared cluster move along.
         const keep = (alloc & ~touched) >>> 0;
         for (let sc = 0; keep !== 0 && sc < this.layout.subclusters; sc++) {
           if (keep & (1 << sc)) {
             const piece = new Uint8Array(this.scSize);
             await this.file.read(e.offset + sc * this.scSize, piece);
-            await this.file.write(host + sc * this.scSize, piece);
+            await this.dataWrite(host + sc * this.scSize, piece);
           }
         }
       }
       this.freeEntry(e);
     } else {
-      await this.file.write(host + at, buf);
+      await this.dataWrite(host + at, buf);
     }
     alloc = (alloc | touched) >>> 0;
     zero = (zero & ~touched) >>> 0;
@@ -1456,8 +1594,9 @@ export class Qcow2Node implements BlockNode {
   }
 
   private async flushQuiesced(rc: Refcounts): Promise<void> {
-    await rc.writeBack();
-    await this.file.flush(); // data and refcounts
+    // Lazy refcounts (dirty bit set): refcounts are written last, after the tables.
+    if (!this.lazyDirty) await rc.writeBack();
+    await this.file.flush(); // data (and refcounts)
     if (this.l2.hasDirty()) {
       await this.l2.writeBack();
       await this.file.flush();
@@ -1477,7 +1616,41 @@ export class Qcow2Node implements BlockNode {
       await rc.applyDeferredFrees();
       await rc.writeBack();
       await this.file.flush();
+    } else if (rc.hasDirty()) {
+      await rc.writeBack();
+      await this.file.flush();
     }
+  }
+
+  /**
+   * Lazy refcounts (compatible bit 0): "If this bit is set then lazy refcount updates can be used.
+   * This means marking the image file dirty and postponing refcount metadata updates." The dirty
+   * bit (incompatible bit 0) is made durable before any metadata write of this node.
+   */
+  private async markDirty(): Promise<void> {
+    // Version 2 headers have no feature fields (and qemu refuses lazy refcounts there).
+    if (this.lazyDirty || this.readOnly || !this.refcounts || !this.lazyRefcounts || this.header.version < 3) return;
+    if (this.broken) return;
+    // Everything up to now has exact refcounts on disk: write them before the bit goes up.
+    await this.refcountsDurable();
+    this.header.incompatible |= INCOMPAT_DIRTY;
+    await this.writeIncompat();
+    this.lazyDirty = true;
+  }
+
+  /** Clears the dirty bit this node set, once refcounts are exact and durable (after a flush). */
+  private async markClean(): Promise<void> {
+    if (!this.lazyDirty || this.broken) return;
+    this.header.incompatible &= ~INCOMPAT_DIRTY;
+    await this.writeIncompat();
+    this.lazyDirty = false;
+  }
+
+  private async writeIncompat(): Promise<void> {
+    const b = new Uint8Array(8);
+    new DataView(b.buffer).setBigUint64(0, this.header.incompatible);
+    await this.file.write(FIELD_INCOMPAT, b);
+    await this.file.flush();
   }
 }
 

@@ -17,6 +17,8 @@ export class Refcounts {
   private tableClusters: number;
   private readonly cache: TableCache;
   private freeHint = 0;
+  /** Bumped whenever a refcount block or the table moves or appears (overlap map rebuilds). */
+  generation = 0;
   private readonly deferred = new Map<number, number>();
   /** Where the next compressed cluster may go in the partly filled host cluster (0: none). */
   private packNext = 0;
@@ -58,6 +60,11 @@ export class Refcounts {
       table[i] = getU64(dv, i * 8, `Refcount table entry ${i}`) - (dv.getUint32(i * 8 + 4) & 0x1ff);
     }
     return new Refcounts(file, clusterBits, 2 ** refcountOrder, table, tableOffset, tableClusters, cacheTables);
+  }
+
+  /** Checks refcount block write-backs against the other metadata (see TableCache.guard). */
+  setGuard(guard: (offset: number, bytes: number) => Promise<never> | null): void {
+    this.cache.guard = guard;
   }
 
   get tableInfo(): { offset: number; clusters: number } {
@@ -279,6 +286,7 @@ export class Refcounts {
     setU64(new DataView(e.buffer), 0, off);
     await this.file.write(this.tableOffset + t * 8, e);
     this.table[t] = off;
+    this.generation++;
   }
 
   /**
@@ -337,6 +345,7 @@ export class Refcounts {
     const oldOffset = this.tableOffset;
     const oldClusters = this.tableClusters;
     this.table = newTable;
+    this.generation++;
     this.tableOffset = c * cs;
     this.tableClusters = tc;
     for (let k = 0; k < nb; k++) {

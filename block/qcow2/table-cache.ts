@@ -95,7 +95,15 @@ export class TableCache {
     this.newest = t;
   }
 
+  /** Refuses a table write that would land on other metadata (the overlap checks); null allows it. */
+  guard: ((offset: number, bytes: number) => Promise<never> | null) | null = null;
+
   private async writeOne(t: CachedTable): Promise<void> {
+    const bad = this.guard?.(t.offset, t.buf.length);
+    if (bad) {
+      t.dirty = false; // dropped: the image is marked corrupt and takes no more writes
+      await bad;
+    }
     t.dirty = false;
     try {
       await this.file.write(t.offset, t.buf);
