@@ -50,6 +50,37 @@ export function neg(a: u64, size: u32): u64 {
   return r;
 }
 
+/**
+ * SHL/SAL, SHR and SAR (group 2 members 4-7) by a count already masked and not 0: the result,
+ * with all six arithmetic flags set from it (nothing of the old flags survives, so they are not
+ * read). OF is defined for 1-bit shifts; for longer ones we give what SHL's and SHR's 1-bit rules
+ * give, and 0 for SAR. AF is undefined: 0.
+ */
+@inline export function shiftArith(n: u32, a: u64, c: u32, size: u32): u64 {
+  const bits: u32 = size << 3;
+  const m = sizeMask(size);
+  a &= m;
+  let r: u64;
+  let f: u32;
+  if (n == 5) { // SHR
+    r = c >= 64 ? 0 : a >> c;
+    const cf: u64 = c <= bits ? (a >> (c - 1)) & 1 : 0;
+    f = szp(r, size) | (cf != 0 ? F_CF : 0) | (c == 1 && msb(a, size) != 0 ? F_OF : 0);
+  } else if (n == 7) { // SAR
+    const sa: i64 = (<i64>(a << (64 - bits))) >> (64 - bits);
+    const k: u32 = c >= bits ? bits - 1 : c;
+    r = <u64>(sa >> k) & m;
+    const cf: u64 = <u64>(sa >> (c - 1 >= bits ? bits - 1 : c - 1)) & 1;
+    f = szp(r, size) | (cf != 0 ? F_CF : 0);
+  } else { // SHL/SAL
+    r = c >= 64 ? 0 : (a << c) & m;
+    const cf: u64 = c <= bits ? (a >> (bits - c)) & 1 : 0;
+    f = szp(r, size) | (cf != 0 ? F_CF : 0) | ((msb(r, size) ^ cf) != 0 ? F_OF : 0);
+  }
+  setArith(f);
+  return r;
+}
+
 /** Group 2: rol ror rcl rcr shl shr sal sar. Flags are computed eagerly. */
 export function shift(n: u32, a: u64, count: u32, size: u32): u64 {
   const bits: u32 = size << 3;
@@ -57,9 +88,11 @@ export function shift(n: u32, a: u64, count: u32, size: u32): u64 {
   a &= m;
   let c = count & (size == 8 ? 0x3f : 0x1f);
   if (c == 0) return a; // no flags change (SDM: "If the count is 0, the flags are not affected")
+  if (n >= 4) return shiftArith(n, a, c, size);
+  // Rotates keep SF, ZF, AF and PF.
   const old = getEflags();
   let f = old & (F_CF | F_OF | F_AF | F_ZF | F_SF | F_PF);
-  let r: u64;
+  let r: u64 = 0;
   switch (n) {
     case 0: { // ROL
       const k = c % bits;
@@ -104,26 +137,7 @@ export function shift(n: u32, a: u64, count: u32, size: u32): u64 {
       f = (f & ~(F_CF | F_OF)) | (cf != 0 ? F_CF : 0) | (of2 != 0 ? F_OF : 0);
       break;
     }
-    case 4: case 6: { // SHL/SAL
-      r = c >= 64 ? 0 : (a << c) & m;
-      const cf: u64 = c <= bits ? (a >> (bits - c)) & 1 : 0;
-      f = szp(r, size) | (cf != 0 ? F_CF : 0) | ((msb(r, size) ^ cf) != 0 ? F_OF : 0);
-      break;
-    }
-    case 5: { // SHR
-      r = c >= 64 ? 0 : a >> c;
-      const cf: u64 = c <= bits ? (a >> (c - 1)) & 1 : 0;
-      f = szp(r, size) | (cf != 0 ? F_CF : 0) | (c == 1 && msb(a, size) != 0 ? F_OF : 0);
-      break;
-    }
-    default: { // SAR
-      const sa: i64 = (<i64>(a << (64 - bits))) >> (64 - bits);
-      const k: u32 = c >= bits ? bits - 1 : c;
-      r = <u64>(sa >> k) & m;
-      const cf: u64 = <u64>(sa >> (c - 1 >= bits ? bits - 1 : c - 1)) & 1;
-      f = szp(r, size) | (cf != 0 ? F_CF : 0);
-      break;
-    }
+    default: unreachable();
   }
   setArith(f);
   return r;

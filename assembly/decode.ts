@@ -4,10 +4,13 @@
 import { OPCODE_ATTRS } from "./generated/opcode-table";
 import * as st from "./state";
 import { mode, MODE_LONG, CS, SS, DS, ES, FS, GS, segBase, segLimit, reg64 } from "./state";
-import { fetchLin8, flushTlb, ramSize } from "./memory";
+import { fetchLin8, ramSize, tlbSetCode, fetchEntry } from "./memory";
 import { raise, EXC_GP, EXC_UD } from "./fault";
-import { TLB, TLB_MASK, RAM_BASE, DIC, DIC_BITS, DIC_RECORD_SHIFT, CODEMAP } from "./layout";
+import {
+  RAM_BASE, BLOCKS, BLOCK_BITS, BLOCK_HEADER_SHIFT, SCRATCH_RECORD, RECORD_SHIFT, RECORD_POOL, RECORD_POOL_END, CODEMAP,
+} from "./layout";
 import { specialize } from "./fastpath";
+import { execute } from "./execute";
 export { CODEMAP };
 
 // Attribute bits; keep in step with scripts/gen-opcode-table.mjs.
@@ -38,19 +41,29 @@ const PREFIX_CLASS: usize = memory.data<u8>([
   0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 6, 0, 7, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 ]);
 
-// --- the decoded-instruction cache ---
-// Decoding is the most expensive part of interpreting x86, so each instruction is decoded once
-// into a 64-byte record in a direct-mapped cache keyed by its linear address and the decode
-// context (mode, CPL, default sizes). The executor reads its operands from the record through the
-// getters below. Records go stale all at once (a new epoch) when a page mapping may have changed
-// (TLB flushes) or when a page holding decoded code is written (such pages are marked in
-// CODEMAP, and their TLB entries force writes through the slow path that notices).
-const DIC_MASK: u32 = (1 << DIC_BITS) - 1;
-const REC: u32 = 1 << DIC_RECORD_SHIFT;
-const DIC_SCRATCH: u32 = DIC + (REC << DIC_BITS); // for instructions that must not be cached
+// --- the block cache ---
+// Decoding is the most expensive part of interpreting x86, so instructions are decoded once into
+// 64-byte records. The records of a straight run of instructions, as it first executed, are kept
+// together as a block: up to MAX_BLOCK instructions on one page, ended by the first instruction
+// that did not fall through to the next (a taken branch, an event) or by the page's end. A block
+// is found by the host address of its first byte (so by physical address: blocks survive CR3
+// loads, INVLPG and other TLB flushes) and the decode context (mode, CPL, default sizes); its
+// records lie one after the other in the record pool, and run() executes them in order for as
+// long as each one falls through to the next (runBlock). Pages that hold decoded code are marked
+// in CODEMAP, and every TLB entry that maps one forces writes through the slow path, which drops
+// the blocks of that page alone and unmarks it (codeWritten). Everything goes stale at once (a new
+// epoch) when the host rewrites guest memory or the physical map, or when the pool is full.
+// An instruction that crosses a page boundary or comes from MMIO is decoded each time it runs.
+const BLOCK_MASK: u32 = (1 << BLOCK_BITS) - 1;
+const REC: u32 = 1 << RECORD_SHIFT;
+const MAX_BLOCK: u32 = 64;
+// Block header layout.
+const B_TAG: u32 = 0; // u32 host address of the first instruction (1: invalid)
+const B_COUNT: u32 = 4; // u32 instructions
+const B_KEY: u32 = 8; // u64: epoch (low half) and decode context (high half), compared at once
+const B_RECORDS: u32 = 16; // u32 address of the first record
+const B_BYTES: u32 = 20; // u32 length of the instructions, for the CS limit
 // Record layout.
-const I_TAG: u32 = 0; // u64 linear address of the first byte
-const I_EPOCH: u32 = 8; // u64: epoch (low half) and decode context (high half), compared at once
 const I_OP: u32 = 52; // u16
 const I_LEN: u32 = 54; // u8
 const I_FLAGS: u32 = 55; // u8, F_* below
@@ -76,28 +89,61 @@ const IF_RIPREL: u32 = 4;
 const IF_REXW: u32 = 8;
 const IF_OPSIZE: u32 = 16; // a 0x66 prefix was present (a mandatory prefix for SSE forms)
 
-/** Current epoch; records of older epochs are invalid. */
+/** Current epoch; blocks of older epochs are invalid. */
 let epoch: u32 = 1;
+/** Next free record in the pool. */
+let poolNext: u32 = RECORD_POOL;
 /** The record of the instruction being executed. */
-export let ins: u32 = DIC_SCRATCH;
+export let ins: u32 = SCRATCH_RECORD;
 
-/** What a valid record's I_EPOCH word holds now. */
+/** What a valid block's B_KEY word holds now. */
 @inline function validKey(): u64 {
   return <u64>epoch | (<u64>st.decodeContext << 32);
 }
 
-/** Make every decoded record stale (page mappings or code changed). */
+@inline function headerOf(host: u32): u32 {
+  return BLOCKS + (((host ^ (host >> BLOCK_BITS)) & BLOCK_MASK) << BLOCK_HEADER_SHIFT);
+}
+
+/** Make every block stale (the host rewrote guest memory or the physical map). */
 export function invalidateDecoded(): void {
   epoch++;
   if (epoch == 0) {
-    memory.fill(DIC, 0, REC << DIC_BITS);
+    memory.fill(BLOCKS, 0, 1 << (BLOCK_BITS + BLOCK_HEADER_SHIFT));
     epoch = 1;
   }
+  poolNext = RECORD_POOL;
+  st.events |= st.EV_RESYNC;
 }
 
-/** A write hit a page that holds decoded code. */
-export function codeWritten(): void {
-  invalidateDecoded();
+/** Guest RAM page of `host` now holds decoded code: writes to it must take the slow path from now on. */
+function markCode(host: u32): void {
+  if (host < RAM_BASE || host - RAM_BASE >= <u32>ramSize) return;
+  const ppn = (host - RAM_BASE) >> 12;
+  if (load<u8>(CODEMAP + ppn) != 0) return;
+  store<u8>(CODEMAP + ppn, 1);
+  tlbSetCode(host & ~0xfff, true);
+}
+
+/**
+ * A write reached `host`, on a page marked in CODEMAP: drop the blocks that start on that page
+ * (blocks never leave their page) and unmark it; it is marked again when code is decoded from it.
+ * The 4096 byte addresses of a page hash to one aligned run of 4096 headers, all that needs a look.
+ */
+export function codeWritten(host: u32): void {
+  if (host < RAM_BASE || host - RAM_BASE >= <u32>ramSize) return;
+  const ppn = (host - RAM_BASE) >> 12;
+  if (load<u8>(CODEMAP + ppn) == 0) return;
+  store<u8>(CODEMAP + ppn, 0);
+  const page = host & ~0xfff;
+  const first = BLOCKS + ((((page ^ (page >> BLOCK_BITS)) & BLOCK_MASK) & ~0xfff) << BLOCK_HEADER_SHIFT);
+  for (let i: u32 = 0; i < 4096; i++) {
+    const h = first + (i << BLOCK_HEADER_SHIFT);
+    if ((load<u32>(h + B_TAG) & ~0xfff) == page) store<u32>(h + B_TAG, 1);
+  }
+  tlbSetCode(page, false);
+  // The block being run may be one of them.
+  st.events |= st.EV_RESYNC;
 }
 
 // Getters for the executor.
@@ -131,15 +177,18 @@ export function codeWritten(): void {
 /** Effective address of the memory operand, truncated to the address size (computed per execution). */
 export let eaOff: u64 = 0;
 
-// The page the instruction bytes come from, to skip the TLB for consecutive bytes.
+// The page the instruction bytes come from (a RAM or ROM page): its linear tag and the TLB addend
+// (host = lin + addend). Records are looked up by host address while RIP stays on it.
 let fetchTag: u64 = 1;
 let fetchAddend: u32 = 0;
 let ip: u64 = 0;
 /** Host address of the next instruction byte while the whole instruction is known to be on one page. */
 let fastPtr: u32 = 0;
 let fast: bool = false;
-/** Set when a byte of the current instruction came from MMIO: do not cache its record. */
+/** Set when the instruction must not be cached: bytes from MMIO, or from two pages. */
 let uncacheable: bool = false;
+/** Linear page of the instruction's first byte while it is decoded. */
+let firstPage: u64 = 0;
 
 // Linear address and limit of code fetches, refreshed on every CS or mode change: in 64-bit mode
 // the base is 0, there is no limit and addresses are not truncated.
@@ -150,6 +199,8 @@ let codeLimit: u64 = 0xffff;
 /** Forget the cached code page and refresh the code-segment view (TLB flush, CPL or CS change). */
 export function invalidateFetch(): void {
   fetchTag = 1;
+  // The block being run was found through the old mapping, CS or mode.
+  st.events |= st.EV_RESYNC;
   if (mode == MODE_LONG) {
     codeBase = 0;
     codeLinMask = 0xffffffffffffffff;
@@ -158,6 +209,19 @@ export function invalidateFetch(): void {
     codeBase = segBase(CS);
     codeLinMask = 0xffffffff;
     codeLimit = <u64>segLimit(CS);
+  }
+}
+
+/**
+ * Make the page of `lin` (the first byte of the instruction at st.rip) the fetch page. Faults are
+ * the instruction's: #GP for RIP beyond the CS limit first, then #PF. MMIO leaves no fetch page.
+ */
+function refreshFetch(lin: u64): void {
+  if (mode != MODE_LONG && st.rip > <u64>segLimit(CS)) raise(EXC_GP, 0);
+  const e = fetchEntry(lin);
+  if (e != 0) {
+    fetchTag = lin & ~<u64>0xfff;
+    fetchAddend = load<u32>(e + 8);
   }
 }
 
@@ -173,27 +237,8 @@ function fetchSlow(): u32 {
   }
   if (off - st.instrStart >= 15) raise(EXC_GP, 0); // longer than 15 bytes (SDM Vol. 2 §2.3.11)
   const b = fetchLin8(lin);
-  const e = TLB + ((<u32>(lin >> 12) & TLB_MASK) << 4);
-  if (load<u64>(e) == (lin & ~<u64>0xfff)) {
-    if ((load<u32>(e + 12) & 16) != 0) {
-      uncacheable = true; // bytes from MMIO
-    } else {
-      const host = (<u32>lin & ~0xfff) + load<u32>(e + 8);
-      if (host >= RAM_BASE && host - RAM_BASE < <u32>ramSize) {
-        const ppn = (host - RAM_BASE) >> 12;
-        if (load<u8>(CODEMAP + ppn) == 0) {
-          // First code on this page: from now on writes to it must take the slow path, so
-          // drop every TLB entry that might allow them (aliases included).
-          store<u8>(CODEMAP + ppn, 1);
-          flushTlb(true);
-          ip = off + 1;
-          return b;
-        }
-      }
-      fetchTag = lin & ~<u64>0xfff;
-      fetchAddend = load<u32>(e + 8);
-    }
-  } else uncacheable = true; // the byte came through a path that did not leave a TLB entry
+  // Bytes from another page (whose mapping is not part of the key), or from MMIO (no fetch page).
+  if ((lin & ~<u64>0xfff) != firstPage || fetchTag != firstPage) uncacheable = true;
   ip = off + 1;
   return b;
 }
@@ -253,7 +298,7 @@ function lockable(b: u32, modrmReg: u32, noMemory: bool): bool {
 }
 
 /** Compute eaOff from the record (registers change between executions). */
-function computeEa(): void {
+@inline function computeEa(): void {
   let ea = <u64>(<i64>load<i32>(ins + I_DISP));
   const base = <u32>load<u8>(ins + I_BASE);
   const index = <u32>load<u8>(ins + I_INDEX);
@@ -266,36 +311,122 @@ function computeEa(): void {
   eaOff = ea;
 }
 
-/** Fetch the decoded record for the instruction at RIP (decoding it on a miss); advances RIP. */
-@inline export function decode(): void {
-  const start = st.rip;
-  st.instrStart = start;
-  const lin = (codeBase + start) & codeLinMask;
-  const e = DIC + ((<u32>(lin ^ (lin >> DIC_BITS)) & DIC_MASK) << DIC_RECORD_SHIFT);
-  if (load<u64>(e + I_TAG) == lin && load<u64>(e + I_EPOCH) == validKey() &&
-      start + <u64>load<u8>(e + I_LEN) - 1 <= codeLimit) {
-    ins = e;
-    st.rip = start + <u64>load<u8>(e + I_LEN);
-    if ((load<u8>(e + I_FLAGS) & IF_MEM) != 0) computeEa();
-    return;
-  }
-  decodeMiss(e, lin);
+/** Decode the instruction at RIP into the scratch record (no caching: single-stepping); advances RIP. */
+export function decode(): void {
+  st.instrStart = st.rip;
+  const lin = (codeBase + st.rip) & codeLinMask;
+  const page = lin & ~<u64>0xfff;
+  if (page != fetchTag) refreshFetch(lin);
+  firstPage = page;
+  ins = SCRATCH_RECORD;
+  decodeInto(SCRATCH_RECORD);
+  if ((load<u8>(ins + I_FLAGS) & IF_MEM) != 0) computeEa();
 }
 
-/** Decode into record `e` (or the scratch record, for bytes that came from MMIO). */
-function decodeMiss(e: u32, lin: u64): void {
-  uncacheable = false;
-  store<u64>(e + I_TAG, 1); // the slot is being rewritten: invalid until complete
+/** Run the record `e` of the instruction at RIP (its first byte at linear address... RIP). */
+@inline function step(e: u32): u64 {
+  const start = st.rip;
+  st.instrStart = start;
+  const next = start + <u64>load<u8>(e + I_LEN);
+  st.rip = next;
   ins = e;
-  decodeInto(e);
-  if (uncacheable) {
-    memory.copy(DIC_SCRATCH, e, REC);
-    ins = DIC_SCRATCH;
-  } else {
-    store<u64>(e + I_TAG, lin);
-    store<u64>(e + I_EPOCH, validKey());
+  if ((load<u8>(e + I_FLAGS) & IF_MEM) != 0) computeEa();
+  execute();
+  st.icount++;
+  return next;
+}
+
+function stepOutOfLine(e: u32): u64 {
+  return step(e);
+}
+
+/**
+ * Run instructions from RIP: the cached block that starts there, as long as each instruction
+ * falls through to the next, no event is pending and the budget lasts; or, on a miss, build the
+ * block while running its instructions one by one.
+ */
+export function runBlock(): void {
+  const start = st.rip;
+  st.instrStart = start; // a fault while finding the code page is this instruction's
+  const lin = (codeBase + start) & codeLinMask;
+  const page = lin & ~<u64>0xfff;
+  if (page != fetchTag) {
+    refreshFetch(lin);
+    if (page != fetchTag) { // MMIO
+      runUncached(page);
+      return;
+    }
   }
+  const host = <u32>lin + fetchAddend;
+  const h = headerOf(host);
+  if (load<u32>(h + B_TAG) == host && load<u64>(h + B_KEY) == validKey() &&
+      start + <u64>load<u32>(h + B_BYTES) - 1 <= codeLimit) {
+    let n = load<u32>(h + B_COUNT);
+    const left = st.stopAt - st.icount;
+    if (<u64>n > left) n = <u32>left;
+    let e = load<u32>(h + B_RECORDS);
+    const end = e + (n << RECORD_SHIFT);
+    while (true) {
+      const next = step(e);
+      e += REC;
+      if (e == end || st.events != 0 || st.rip != next) return;
+    }
+  }
+  buildBlock(h, host, page);
+}
+
+/** Decode and run an instruction that cannot be cached (MMIO bytes, or a page boundary inside it). */
+function runUncached(page: u64): void {
+  st.instrStart = st.rip;
+  firstPage = page;
+  ins = SCRATCH_RECORD;
+  decodeInto(SCRATCH_RECORD);
   if ((load<u8>(ins + I_FLAGS) & IF_MEM) != 0) computeEa();
+  execute();
+  st.icount++;
+}
+
+/**
+ * Decode, record and run instructions from RIP as a new block headed at `h`. The header is valid
+ * from the first instruction on (a fault while the block grows leaves what was decoded so far).
+ */
+function buildBlock(h: u32, host: u32, page: u64): void {
+  markCode(host);
+  if (poolNext + (MAX_BLOCK << RECORD_SHIFT) > RECORD_POOL_END) invalidateDecoded();
+  const key = validKey();
+  const recs = poolNext;
+  const start = st.rip;
+  store<u32>(h + B_TAG, 1);
+  store<u32>(h + B_RECORDS, recs);
+  let n: u32 = 0;
+  while (true) {
+    const e = recs + (n << RECORD_SHIFT);
+    const s = st.rip;
+    st.instrStart = s;
+    firstPage = page;
+    uncacheable = false;
+    ins = e;
+    decodeInto(e); // st.rip is now the next instruction's
+    if (uncacheable) {
+      // Crosses into the next page: run it from the scratch record, outside the block.
+      st.rip = s;
+      runUncached(page);
+      return;
+    }
+    n++;
+    poolNext = e + REC;
+    store<u32>(h + B_COUNT, n);
+    store<u32>(h + B_BYTES, <u32>(st.rip - start));
+    store<u64>(h + B_KEY, key);
+    store<u32>(h + B_TAG, host);
+    st.rip = s;
+    const next = stepOutOfLine(e);
+    // Stop at a branch taken, an event, the budget, the page's end, or when the block went stale
+    // (its page written, a new epoch or decode context).
+    if (st.rip != next || st.events != 0 || st.icount >= st.stopAt || n == MAX_BLOCK) return;
+    if (load<u32>(h + B_TAG) != host || validKey() != key) return;
+    if ((((codeBase + next) & codeLinMask) & ~<u64>0xfff) != page) return;
+  }
 }
 
 /** Decode the instruction at st.rip into record `e`; st.rip ends at the next instruction. */

@@ -4,11 +4,11 @@
 // generic operand decoding and size switches. Everything else keeps the opcode as its handler.
 import * as st from "./state";
 import { REGS } from "./layout";
-import { mode, MODE_LONG, CS, SS, RSP, reg64, setReg64 } from "./state";
+import { mode, MODE_LONG, CS, SS, RSP, RCX, reg64, setReg64 } from "./state";
 import { setLazyKeepCF, testCC, LF_INC, LF_DEC } from "./flags";
 import { linear } from "./access";
-import { aluInline } from "./alu";
-import { readLin8, readLin32, readLin64, writeLin32, writeLin64, probeWrite } from "./memory";
+import { aluInline, shiftArith, imulTrunc } from "./alu";
+import { readLin8, readLin16, readLin32, readLin64, writeLin8, writeLin16, writeLin32, writeLin64, probeWrite } from "./memory";
 import { raise, EXC_GP } from "./fault";
 import * as d from "./decode";
 
@@ -46,10 +46,44 @@ export const H_ALU_MEM32: u32 = 0x448; // + ALU number: [ea] = [ea] op reg
 export const H_ALU_MEM64: u32 = 0x450;
 export const H_MOVZX8_LOAD: u32 = 0x458; // reg32 <- zero-extended byte [ea]
 export const H_JMP_IND: u32 = 0x459; // JMP r/m with operand size = 4 (legacy) or 8 (64-bit)
-export const H_LAST: u32 = 0x459;
+export const H_SHIFT_RI32: u32 = 0x45a; // SHL/SHR/SAL/SAR register by imm8 (C1) or by 1 (D1, imm = 1); kind in reg
+export const H_SHIFT_RI64: u32 = 0x45b;
+export const H_SHIFT_CL32: u32 = 0x45c; // the same by CL (D3)
+export const H_SHIFT_CL64: u32 = 0x45d;
+export const H_MOVZX8_RR: u32 = 0x45e; // reg32 <- byte register at host address imm2
+export const H_MOVZX16_RR: u32 = 0x45f; // reg32 <- rm16
+export const H_MOVZX16_LOAD: u32 = 0x460; // reg32 <- zero-extended word [ea]
+export const H_MOVSXD_RR: u32 = 0x461; // reg64 <- sign-extended rm32 (63 in 64-bit mode, REX.W)
+export const H_MOVSXD_LOAD: u32 = 0x462;
+export const H_IMUL_RR32: u32 = 0x463; // reg = reg * rm (0F AF)
+export const H_IMUL_RR64: u32 = 0x464;
+export const H_IMUL_LOAD32: u32 = 0x465; // reg = reg * [ea]
+export const H_IMUL_LOAD64: u32 = 0x466;
+export const H_CMOV_RR32: u32 = 0x467; // condition in the opcode's low nibble; reg <- rm
+export const H_CMOV_RR64: u32 = 0x468;
+export const H_CMOV_LOAD32: u32 = 0x469;
+export const H_CMOV_LOAD64: u32 = 0x46a;
+export const H_SETCC_R: u32 = 0x46b; // byte register at host address imm2 <- condition
+export const H_LOAD16: u32 = 0x46c; // reg16 <- [ea] (66 8B)
+export const H_STORE16: u32 = 0x46d; // [ea] <- reg16 (66 89)
+export const H_LOAD8: u32 = 0x46e; // byte register at host address imm2 <- [ea] (8A)
+export const H_STORE8: u32 = 0x46f; // [ea] <- byte register at host address imm2 (88)
+export const H_TEST_RR8: u32 = 0x470; // byte registers at host addresses imm2 (rm) and imm (reg) (84)
+export const H_LAST: u32 = 0x470;
 
 const I_REG: u32 = 22;
 const I_RM: u32 = 23;
+const I_IMM: u32 = 32;
+const I_IMM2: u32 = 40;
+
+/**
+ * Host address of byte register r as the record names it: without a REX prefix 4-7 are AH, CH,
+ * DH, BH (bits 15:8 of registers 0-3); with one they are SPL, BPL, SIL, DIL.
+ */
+function byteRegAddress(e: u32, r: u32): u32 {
+  if (r >= 4 && r < 8 && load<u8>(e + 19) == 0) return REGS + ((r - 4) << 3) + 1;
+  return REGS + (r << 3);
+}
 
 /** Choose the handler of a freshly decoded record (fields already stored). */
 export function specialize(e: u32, op: u32, osz: u32, flags: u32, prefixed: bool): u32 {
@@ -58,9 +92,31 @@ export function specialize(e: u32, op: u32, osz: u32, flags: u32, prefixed: bool
   const memForm = (flags & 2) != 0;
   const size4 = osz == 4;
   const size8 = osz == 8;
-  if (!size4 && !size8) return op;
   const reg = <u32>load<u8>(e + I_REG);
   const rm = <u32>load<u8>(e + I_RM);
+  // Byte operands: the register's host address goes in imm2 (84, 88, 8A have no immediate).
+  switch (op) {
+    case 0x88: case 0x8a:
+      if (!memForm) return op;
+      store<u32>(e + I_IMM2, byteRegAddress(e, reg));
+      return op == 0x88 ? H_STORE8 : H_LOAD8;
+    case 0x84:
+      if (!regForm) return op;
+      store<u32>(e + I_IMM2, byteRegAddress(e, rm));
+      store<u64>(e + I_IMM, <u64>byteRegAddress(e, reg));
+      return H_TEST_RR8;
+    case 0x190: case 0x191: case 0x192: case 0x193: case 0x194: case 0x195: case 0x196: case 0x197:
+    case 0x198: case 0x199: case 0x19a: case 0x19b: case 0x19c: case 0x19d: case 0x19e: case 0x19f:
+      if (!regForm) return op;
+      store<u32>(e + I_IMM2, byteRegAddress(e, rm));
+      return H_SETCC_R;
+  }
+  if (osz == 2) {
+    if (op == 0x8b && memForm) return H_LOAD16;
+    if (op == 0x89 && memForm) return H_STORE16;
+    return op;
+  }
+  if (!size4 && !size8) return op;
   if (op < 0x40 && (op & 7) <= 3 && (op & 1) != 0) {
     if (memForm) return ((op & 2) != 0 ? (size4 ? H_ALU_LOAD32 : H_ALU_LOAD64) : (size4 ? H_ALU_MEM32 : H_ALU_MEM64)) + (op >> 3);
     if (!regForm) return op;
@@ -75,7 +131,28 @@ export function specialize(e: u32, op: u32, osz: u32, flags: u32, prefixed: bool
     case 0x85:
       return regForm ? (size4 ? H_TEST_RR32 : H_TEST_RR64) : op;
     case 0x1b6:
-      return memForm && size4 ? H_MOVZX8_LOAD : op;
+      if (!size4) return op;
+      if (memForm) return H_MOVZX8_LOAD;
+      store<u32>(e + I_IMM2, byteRegAddress(e, rm));
+      return H_MOVZX8_RR;
+    case 0x1b7:
+      if (!size4) return op;
+      return memForm ? H_MOVZX16_LOAD : H_MOVZX16_RR;
+    case 0x63:
+      if (!size8 || mode != MODE_LONG) return op;
+      return memForm ? H_MOVSXD_LOAD : H_MOVSXD_RR;
+    case 0x1af:
+      if (regForm) return size4 ? H_IMUL_RR32 : H_IMUL_RR64;
+      return size4 ? H_IMUL_LOAD32 : H_IMUL_LOAD64;
+    case 0x140: case 0x141: case 0x142: case 0x143: case 0x144: case 0x145: case 0x146: case 0x147:
+    case 0x148: case 0x149: case 0x14a: case 0x14b: case 0x14c: case 0x14d: case 0x14e: case 0x14f:
+      if (regForm) return size4 ? H_CMOV_RR32 : H_CMOV_RR64;
+      return size4 ? H_CMOV_LOAD32 : H_CMOV_LOAD64;
+    case 0xc1: case 0xd1: case 0xd3:
+      if (!regForm || (reg & 7) < 4) return op;
+      if (op == 0xd1) store<u64>(e + I_IMM, 1);
+      if (op == 0xd3) return size4 ? H_SHIFT_CL32 : H_SHIFT_CL64;
+      return size4 ? H_SHIFT_RI32 : H_SHIFT_RI64;
     case 0x89:
       if (regForm) return size4 ? H_MOV_RR32 : H_MOV_RR64;
       if (memForm) return size4 ? H_STORE32 : H_STORE64;
@@ -292,6 +369,72 @@ export function specialize(e: u32, op: u32, osz: u32, flags: u32, prefixed: bool
       break;
     }
     case H_MOV_RI32: set32(<u32>load<u8>(e + I_RM), d.imm()); break;
+    case H_SHIFT_RI32: case H_SHIFT_CL32: {
+      const r = <u32>load<u8>(e + I_RM);
+      const c = (h == H_SHIFT_RI32 ? <u32>d.imm() : <u32>reg64(RCX)) & 31;
+      const a = r32(r);
+      set32(r, c == 0 ? a : shiftArith(<u32>load<u8>(e + I_REG) & 7, a, c, 4));
+      break;
+    }
+    case H_SHIFT_RI64: case H_SHIFT_CL64: {
+      const r = <u32>load<u8>(e + I_RM);
+      const c = (h == H_SHIFT_RI64 ? <u32>d.imm() : <u32>reg64(RCX)) & 63;
+      if (c != 0) setReg64(r, shiftArith(<u32>load<u8>(e + I_REG) & 7, reg64(r), c, 8));
+      break;
+    }
+    case H_MOVZX8_RR: set32(<u32>load<u8>(e + I_REG), <u64>load<u8>(d.imm2())); break;
+    case H_MOVZX16_RR: set32(<u32>load<u8>(e + I_REG), <u64>load<u16>(REGS + (<u32>load<u8>(e + I_RM) << 3))); break;
+    case H_MOVZX16_LOAD: set32(<u32>load<u8>(e + I_REG), <u64>readLin16(linear(d.eaSeg(), d.eaOff, 2, false))); break;
+    case H_MOVSXD_RR: setReg64(<u32>load<u8>(e + I_REG), <u64>(<i64>load<i32>(REGS + (<u32>load<u8>(e + I_RM) << 3)))); break;
+    case H_MOVSXD_LOAD: setReg64(<u32>load<u8>(e + I_REG), <u64>(<i64>(<i32>readLin32(linear(d.eaSeg(), d.eaOff, 4, false))))); break;
+    case H_IMUL_RR32: {
+      const r = <u32>load<u8>(e + I_REG);
+      set32(r, imulTrunc(r32(r), r32(<u32>load<u8>(e + I_RM)), 4));
+      break;
+    }
+    case H_IMUL_RR64: {
+      const r = <u32>load<u8>(e + I_REG);
+      setReg64(r, imulTrunc(reg64(r), reg64(<u32>load<u8>(e + I_RM)), 8));
+      break;
+    }
+    case H_IMUL_LOAD32: {
+      const r = <u32>load<u8>(e + I_REG);
+      const b = <u64>readLin32(linear(d.eaSeg(), d.eaOff, 4, false));
+      set32(r, imulTrunc(r32(r), b, 4));
+      break;
+    }
+    case H_IMUL_LOAD64: {
+      const r = <u32>load<u8>(e + I_REG);
+      const b = readLin64(linear(d.eaSeg(), d.eaOff, 8, false));
+      setReg64(r, imulTrunc(reg64(r), b, 8));
+      break;
+    }
+    // CMOVcc reads its source whatever the condition; a 32-bit destination is zero-extended either way.
+    case H_CMOV_RR32: {
+      const r = <u32>load<u8>(e + I_REG);
+      set32(r, testCC(d.op() & 15) ? r32(<u32>load<u8>(e + I_RM)) : r32(r));
+      break;
+    }
+    case H_CMOV_RR64:
+      if (testCC(d.op() & 15)) setReg64(<u32>load<u8>(e + I_REG), reg64(<u32>load<u8>(e + I_RM)));
+      break;
+    case H_CMOV_LOAD32: {
+      const r = <u32>load<u8>(e + I_REG);
+      const v = <u64>readLin32(linear(d.eaSeg(), d.eaOff, 4, false));
+      set32(r, testCC(d.op() & 15) ? v : r32(r));
+      break;
+    }
+    case H_CMOV_LOAD64: {
+      const v = readLin64(linear(d.eaSeg(), d.eaOff, 8, false));
+      if (testCC(d.op() & 15)) setReg64(<u32>load<u8>(e + I_REG), v);
+      break;
+    }
+    case H_SETCC_R: store<u8>(d.imm2(), testCC(d.op() & 15) ? 1 : 0); break;
+    case H_LOAD16: store<u16>(REGS + (<u32>load<u8>(e + I_REG) << 3), <u16>readLin16(linear(d.eaSeg(), d.eaOff, 2, false))); break;
+    case H_STORE16: writeLin16(linear(d.eaSeg(), d.eaOff, 2, true), <u32>load<u16>(REGS + (<u32>load<u8>(e + I_REG) << 3))); break;
+    case H_LOAD8: store<u8>(d.imm2(), <u8>readLin8(linear(d.eaSeg(), d.eaOff, 1, false))); break;
+    case H_STORE8: writeLin8(linear(d.eaSeg(), d.eaOff, 1, true), <u32>load<u8>(d.imm2())); break;
+    case H_TEST_RR8: aluInline(4, <u64>load<u8>(d.imm2()), <u64>load<u8>(<u32>d.imm()), 1); break;
     default: setReg64(<u32>load<u8>(e + I_RM), d.imm()); break; // H_MOV_RI64
   }
 }

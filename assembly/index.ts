@@ -1,7 +1,7 @@
 // The CPU module's exports: the run loop and the state accessors cpu/cpu.ts uses.
 import * as st from "./state";
 import { REGS, SEGS, SEG_SIZE, RAM_BASE, ROM_AREA, ROM_AREA_SIZE, PHYS_RAM, PHYS_ROM, PHYS_MMIO, TLB } from "./layout";
-import { decode, invalidateDecoded } from "./decode";
+import { decode, invalidateDecoded, runBlock } from "./decode";
 import { execute } from "./execute";
 import { getEflags } from "./flags";
 import { initPhysMap, mapPhysPages, flushTlb, setPrivilegeMasks } from "./memory";
@@ -69,7 +69,13 @@ function deliverAfter(vector: u32, kind: u32): void {
 const STEPPED: i32 = -2;
 
 function handleEvents(): i32 {
-  const ev = st.events;
+  let ev = st.events;
+  if ((ev & st.EV_RESYNC) != 0) {
+    // Only the block loop cares: it has already left the block.
+    ev &= ~st.EV_RESYNC;
+    st.events = ev;
+    if (ev == 0) return -1;
+  }
   if ((ev & st.EV_STOP) != 0) {
     st.events &= ~st.EV_STOP;
     return STOP_REQUESTED;
@@ -122,9 +128,7 @@ export function run(budget: i32): i32 {
       if (r == STEPPED) continue;
     }
     if (st.icount >= st.stopAt) return STOP_BUDGET;
-    decode();
-    execute();
-    st.icount++;
+    runBlock();
   }
 }
 
@@ -229,8 +233,11 @@ export function tlbAddress(): u32 { return TLB; }
 /** The host wrote guest RAM behind the CPU's back (DMA, loaders): drop decoded instructions. */
 export function invalidateDecodedCode(): void { invalidateDecoded(); }
 
-/** Virtual time for the TSC (nanoseconds; the TSC runs at 1 GHz of virtual time). */
-export function setVirtualTime(ns: u64): void { syncTsc(ns); }
+/**
+ * Virtual time for the TSC (nanoseconds; the TSC runs at 1 GHz of virtual time) and how long each
+ * retired instruction takes until the next call (ns in 16.16 fixed point; system.ts syncTsc).
+ */
+export function setVirtualTime(ns: u64, nsPerInstructionFx: u64): void { syncTsc(ns, nsPerInstructionFx); }
 
 /** Seed of RDRAND/RDSEED's deterministic generator (random.ts). */
 export { setRandomSeed } from "./random";

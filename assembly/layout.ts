@@ -29,10 +29,14 @@ export const TLB_BITS: u32 = 12;
 export const TLB_ENTRIES: u32 = 1 << TLB_BITS;
 export const TLB_MASK: u32 = TLB_ENTRIES - 1;
 
-/** The decoded-instruction cache (decode.ts): DIC_ENTRIES records of DIC_RECORD bytes, then a scratch record. */
-export const DIC: u32 = 0x500000;
-export const DIC_BITS: u32 = 14;
-export const DIC_RECORD_SHIFT: u32 = 6;
+/** The block cache (decode.ts): 2^BLOCK_BITS headers of BLOCK_HEADER bytes. */
+export const BLOCKS: u32 = 0x500000;
+export const BLOCK_BITS: u32 = 14;
+export const BLOCK_HEADER_SHIFT: u32 = 5;
+/** A record for an instruction that is decoded each time it runs (decode.ts). */
+export const SCRATCH_RECORD: u32 = 0x600000;
+/** Decoded instructions are records of 2^RECORD_SHIFT bytes. */
+export const RECORD_SHIFT: u32 = 6;
 /** One byte per 4 KiB physical page below 4 GiB: 1 if instructions were decoded from it. */
 export const CODEMAP: u32 = 0x700000;
 
@@ -47,5 +51,8 @@ export const PHYS_KIND_MASK: u32 = 0xfff;
 /** Firmware images (read-only regions) are copied here; 16 MiB of room. */
 export const ROM_AREA: u32 = 0x1000000;
 export const ROM_AREA_SIZE: u32 = 0x1000000;
+/** The records of the cached blocks, allocated in order until the pool is full (decode.ts). */
+export const RECORD_POOL: u32 = 0x2000000;
+export const RECORD_POOL_END: u32 = 0x4000000;
 /** Guest physical RAM starts here and runs to the end of the memory. */
-export const RAM_BASE: u32 = 0x2000000;
+export const RAM_BASE: u32 = 0x4000000;

@@ -81,6 +81,7 @@ export function mapPhysPages(pa: u32, pages: u32, hostAddr: u32, kind: u32): voi
     store<u32>(PHYSMAP + (p << 2), kind == PHYS_MMIO ? PHYS_MMIO : ((hostAddr + (i << 12)) | kind));
   }
   flushTlb(true);
+  invalidateDecoded();
 }
 
 /** Physical map entry of a physical address (above 4 GiB: unassigned MMIO). */
@@ -112,16 +113,18 @@ export function physWrite8(pa: u64, v: u32): void {
   const k = e & PHYS_KIND_MASK;
   if (k == PHYS_MMIO) hostMmioWrite(pa, 1, v & 0xff);
   else if (k == PHYS_RAM) {
-    if (load<u8>(CODEMAP + <u32>(pa >> 12)) != 0) codeWritten();
-    store<u8>((e & ~PHYS_KIND_MASK) + (<u32>pa & 0xfff), <u8>v);
+    const h = (e & ~PHYS_KIND_MASK) + (<u32>pa & 0xfff);
+    if (load<u8>(CODEMAP + <u32>(pa >> 12)) != 0) codeWritten(h);
+    store<u8>(h, <u8>v);
   }
 }
 export function physWrite32(pa: u64, v: u32): void {
   const e = physEntry(pa);
   const k = e & PHYS_KIND_MASK;
   if (k == PHYS_RAM && (<u32>pa & 0xfff) <= 0xffc) {
-    if (load<u8>(CODEMAP + <u32>(pa >> 12)) != 0) codeWritten();
-    store<u32>((e & ~PHYS_KIND_MASK) + (<u32>pa & 0xfff), v);
+    const h = (e & ~PHYS_KIND_MASK) + (<u32>pa & 0xfff);
+    if (load<u8>(CODEMAP + <u32>(pa >> 12)) != 0) codeWritten(h);
+    store<u32>(h, v);
   } else if (k == PHYS_MMIO && (<u32>pa & 3) == 0) {
     hostMmioWrite(pa, 4, v);
   } else {
@@ -131,9 +134,9 @@ export function physWrite32(pa: u64, v: u32): void {
 
 // --- TLB ---
 
+// Decoded instructions are keyed by physical address (decode.ts), so TLB flushes leave them be.
 export function flushTlb(includeGlobal: bool): void {
   invalidateFetch();
-  invalidateDecoded();
   for (let i: u32 = 0; i < TLB_ENTRIES; i++) {
     const e = TLB + (i << 4);
     if (includeGlobal || (load<u32>(e + 12) & T_GLOBAL) == 0) store<u64>(e, 1);
@@ -142,9 +145,32 @@ export function flushTlb(includeGlobal: bool): void {
 
 export function flushTlbPage(lin: u64): void {
   invalidateFetch();
-  invalidateDecoded();
   const e = TLB + ((<u32>(lin >> 12) & TLB_MASK) << 4);
   if (load<u64>(e) == (lin & ~<u64>0xfff)) store<u64>(e, 1);
+}
+
+/**
+ * Set or clear T_CODE in every TLB entry that maps the RAM page at host address `page` (aliases
+ * included): pages that hold decoded code take the slow path for writes (decode.ts codeWritten).
+ */
+export function tlbSetCode(page: u32, on: bool): void {
+  for (let i: u32 = 0; i < TLB_ENTRIES; i++) {
+    const e = TLB + (i << 4);
+    const tag = load<u64>(e);
+    if (tag == 1) continue;
+    const info = load<u32>(e + 12);
+    if ((info & T_MMIO) != 0 || <u32>tag + load<u32>(e + 8) != page) continue;
+    store<u32>(e + 12, on ? info | T_CODE : info & ~T_CODE);
+  }
+}
+
+/**
+ * The TLB entry for an instruction fetch at `lin` (filled on a miss, which may raise #PF), or 0
+ * when the page is MMIO.
+ */
+export function fetchEntry(lin: u64): u32 {
+  const e = entryFor(lin, ACC_FETCH);
+  return (load<u32>(e + 12) & T_MMIO) != 0 ? 0 : e;
 }
 
 /** Is a 64-bit linear address canonical (48-bit)? */
@@ -424,8 +450,8 @@ function writeSlow(lin: u64, size: u32, v: u64): void {
     return;
   }
   if ((info & T_ROM) != 0) return;
-  if ((info & T_CODE) != 0) codeWritten();
   const h = <u32>lin + load<u32>(e + 8);
+  if ((info & T_CODE) != 0) codeWritten(h);
   switch (size) {
     case 1: store<u8>(h, <u8>v); break;
     case 2: store<u16>(h, <u16>v); break;
@@ -439,8 +465,9 @@ function writeByte(lin: u64, v: u32): void {
   const info = load<u32>(e + 12);
   if ((info & T_MMIO) != 0) hostMmioWrite(mmioAddr(e, lin), 1, v & 0xff);
   else if ((info & T_ROM) == 0) {
-    if ((info & T_CODE) != 0) codeWritten();
-    store<u8>(<u32>lin + load<u32>(e + 8), <u8>v);
+    const h = <u32>lin + load<u32>(e + 8);
+    if ((info & T_CODE) != 0) codeWritten(h);
+    store<u8>(h, <u8>v);
   }
 }
 

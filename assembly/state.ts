@@ -116,8 +116,10 @@ export let msrMiscEnable: u64 = 1;
 export let tscOffset: i64 = 0;
 /** Time-stamp counter at the last syncTsc() (virtual nanoseconds: the TSC runs at 1 GHz). */
 export let tscBase: u64 = 0;
-/** Instruction count at the last syncTsc(); between syncs the TSC advances one per instruction. */
+/** Instruction count at the last syncTsc(). */
 export let tscIcountBase: u64 = 0;
+/** Virtual nanoseconds per retired instruction between syncs, in 16.16 fixed point (1.0 until the host says otherwise). */
+export let tscRateFx: u64 = 0x10000;
 
 // Derived mode; recomputed by updateMode() whenever CR0, EFER, EFLAGS.VM or CS change.
 export let mode: u32 = MODE_REAL;
@@ -148,6 +150,9 @@ export const EV_HALT: u32 = 4; // HLT executed
 export const EV_SHADOW: u32 = 8; // STI / MOV SS shadow: no interrupt before the next instruction
 export const EV_NMI: u32 = 16;
 export const EV_TF: u32 = 32; // EFLAGS.TF is set: instructions run one by one with a trap after each
+// The cached block being run may be stale: code was written, the mode, CS or a page mapping changed.
+// The run loop leaves the block and looks up the next instruction afresh (decode.ts).
+export const EV_RESYNC: u32 = 64;
 export let events: u32 = 0;
 /** An NMI was delivered and no IRET has run since: further NMIs wait (SDM Vol. 3A §6.7.1). */
 export let nmiBlocked: bool = false;

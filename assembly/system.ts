@@ -144,22 +144,26 @@ export function resetDebugRegisters(): void {
   store<u64>(DREGS + 56, 0x400);
 }
 
-// --- time stamp counter: one tick per retired instruction, so runs are repeatable ---
+// --- time stamp counter: a function of the instruction count, so runs are repeatable ---
 
-// The TSC (SDM Vol. 3B §17.17) counts at 1 GHz of the machine's virtual clock: the host calls
-// syncTsc() with the virtual time between run slices, and within a slice it advances one tick per
-// retired instruction, never going backwards. Without syncs it is simply the instruction count,
-// which keeps runs repeatable.
+// The TSC (SDM Vol. 3B §17.17) counts at 1 GHz of the machine's virtual clock. The host calls
+// syncTsc() with the virtual time and the time each instruction takes (ns, 16.16 fixed point) at
+// the start of a run slice; within the slice the TSC is base + retired instructions x that rate,
+// which is exactly the time the host's devices see (emulator/clock.ts), so the TSC, the PIT, the
+// HPET and the ACPI PM timer agree at every instruction. It never goes backwards. Without syncs
+// it is simply the instruction count.
+export const TSC_RATE_SHIFT: u64 = 16;
 @inline function tscRaw(): u64 {
-  return st.tscBase + (st.icount - st.tscIcountBase);
+  return st.tscBase + (((st.icount - st.tscIcountBase) * st.tscRateFx) >> TSC_RATE_SHIFT);
 }
 export function tscValue(): u64 {
   return tscRaw() + <u64>st.tscOffset;
 }
-export function syncTsc(nowNs: u64): void {
+export function syncTsc(nowNs: u64, rateFx: u64): void {
   const cur = tscRaw();
   st.tscBase = nowNs > cur ? nowNs : cur;
   st.tscIcountBase = st.icount;
+  st.tscRateFx = rateFx == 0 ? 1 : rateFx;
 }
 export function rdtscInto(): void {
   const t = tscValue();
@@ -174,6 +178,13 @@ export function rdtsc(): void {
 // --- MSRs ---
 
 export const MSR_TSC: u32 = 0x10;
+/** IA32_PLATFORM_ID (read-only): bits 52:50 name the platform a microcode update must match; 0 here. */
+export const MSR_PLATFORM_ID: u32 = 0x17;
+/** IA32_BIOS_SIGN_ID: the loaded microcode's revision in bits 63:32 (SDM Vol. 3A §9.11.7.1). */
+export const MSR_BIOS_SIGN_ID: u32 = 0x8b;
+// No microcode is ever loaded: the revision reads as 1, and writes (software clears the MSR before
+// CPUID(1) to have the revision filled in) change nothing.
+const MICROCODE_REVISION: u64 = <u64>1 << 32;
 export const MSR_SYSENTER_CS: u32 = 0x174;
 export const MSR_SYSENTER_ESP: u32 = 0x175;
 export const MSR_SYSENTER_EIP: u32 = 0x176;
@@ -196,6 +207,8 @@ export function readMsr(index: u32): u64 {
   msrOk = true;
   switch (index) {
     case MSR_TSC: return tscValue();
+    case MSR_PLATFORM_ID: return 0;
+    case MSR_BIOS_SIGN_ID: return MICROCODE_REVISION;
     case MSR_SYSENTER_CS: return st.msrSysenterCs;
     case MSR_SYSENTER_ESP: return st.msrSysenterEsp;
     case MSR_SYSENTER_EIP: return st.msrSysenterEip;
@@ -222,6 +235,7 @@ export function readMsr(index: u32): u64 {
 export function writeMsr(index: u32, v: u64): bool {
   switch (index) {
     case MSR_TSC: st.tscOffset = <i64>(v - tscRaw()); return true;
+    case MSR_BIOS_SIGN_ID: return true;
     case MSR_SYSENTER_CS: st.msrSysenterCs = v & 0xffff; return true;
     case MSR_SYSENTER_ESP: st.msrSysenterEsp = v; return true;
     case MSR_SYSENTER_EIP: st.msrSysenterEip = v; return true;

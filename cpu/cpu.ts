@@ -48,7 +48,7 @@ interface CoreExports {
   mapMmio(phys: number, size: number): void;
   mapRam(phys: number, size: number, writable: number): void;
   invalidateDecodedCode(): void;
-  setVirtualTime(ns: bigint): void;
+  setVirtualTime(ns: bigint, nsPerInstructionFx: bigint): void;
   nmi(): void;
   setApicFeatures(bits: number): void;
 }
@@ -265,8 +265,8 @@ export class Cpu implements CpuApi {
     if (physAddr < 0 || physAddr + length > this.ramSize) throw new RangeError(`0x${physAddr.toString(16)}+${length} is not guest RAM`);
     this.core.mapRam(physAddr >>> 0, length, writable ? 1 : 0);
   }
-  setVirtualTime(ns: bigint): void {
-    this.core.setVirtualTime(BigInt.asUintN(64, ns));
+  setVirtualTime(ns: bigint, nsPerInstructionFx = 0x10000): void {
+    this.core.setVirtualTime(BigInt.asUintN(64, ns), BigInt(Math.max(1, Math.floor(nsPerInstructionFx))));
   }
   ramWritten(_physAddr: number, _length: number): void {
     // Decoded records are keyed by linear address; drop them all (cheap: an epoch bump).

@@ -132,11 +132,12 @@ export interface CpuApi {
    */
   ramWritten(physAddr: number, length: number): void;
   /**
-   * Virtual time in nanoseconds, for the time-stamp counter (1 GHz of virtual time). Between calls
-   * the TSC advances one tick per instruction; it never goes backwards. Never called: the TSC is
-   * the instruction count (repeatable runs).
+   * Virtual time in nanoseconds, for the time-stamp counter (1 GHz of virtual time). Until the next
+   * call the TSC advances `nsPerInstructionFx` / 65536 ticks per retired instruction (default 1, the
+   * host's clock interpolates the same way: emulator/clock.ts); it never goes backwards. Never
+   * called: the TSC is the instruction count (repeatable runs).
    */
-  setVirtualTime(ns: bigint): void;
+  setVirtualTime(ns: bigint, nsPerInstructionFx?: number): void;
   /** Instructions retired since creation. */
   readonly instructionCount: bigint;
 }

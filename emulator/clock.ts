@@ -1,5 +1,8 @@
 // The virtual clock: nanoseconds of guest time since the machine started, plus a small timer queue.
-// By default time follows the host's monotonic clock; tests freeze it and move it by hand.
+// By default time follows the host's monotonic clock; tests freeze it and move it by hand. The
+// machine drives a frozen clock with the CPU's instruction count (emulator/machine.ts): between
+// beginSlice() and endSlice() now() includes the time of the instructions retired so far, so a
+// device read in the middle of a run slice sees the same time as the TSC (cpu/types.ts setVirtualTime).
 
 /** A one-shot timer owned by a device; re-arm it from its own callback for periodic events. */
 export class Timer {
@@ -25,8 +28,10 @@ export class Timer {
 
 export class Clock {
   private readonly timers: Timer[] = [];
-  private readonly origin: bigint;
+  private origin: bigint;
   private frozenAt: number | null;
+  /** While the CPU runs a slice: the virtual time its instructions have taken so far. */
+  private sliceElapsed: (() => number) | null = null;
   /** Called when a timer is armed, so a sleeping machine loop can recompute its wake-up time. */
   onChange: (() => void) | null = null;
 
@@ -38,7 +43,7 @@ export class Clock {
 
   /** Nanoseconds of virtual time since start. */
   now(): number {
-    if (this.frozenAt !== null) return this.frozenAt;
+    if (this.frozenAt !== null) return this.sliceElapsed === null ? this.frozenAt : this.frozenAt + this.sliceElapsed();
     return Number(process.hrtime.bigint() - this.origin);
   }
 
@@ -49,6 +54,30 @@ export class Clock {
   /** Stop time where it is (tests). */
   freeze(): void {
     this.frozenAt = this.now();
+  }
+
+  /**
+   * Let a clock stopped by freeze() follow host time again from where it stood: the monitor's
+   * `stop` and `cont` (QEMU's virtual clock does not advance while the VM is paused).
+   */
+  thaw(): void {
+    if (this.frozenAt === null) return;
+    this.origin = process.hrtime.bigint() - BigInt(Math.round(this.frozenAt));
+    this.frozenAt = null;
+  }
+
+  /**
+   * A frozen clock driven by the CPU: until endSlice(), now() adds `elapsed()`, the time of the
+   * instructions retired since the clock last moved. Timers fire only when the driver moves the
+   * clock (set/advance) after endSlice().
+   */
+  beginSlice(elapsed: () => number): void {
+    if (this.frozenAt === null) throw new Error('Clock.beginSlice needs a frozen clock');
+    this.sliceElapsed = elapsed;
+  }
+
+  endSlice(): void {
+    this.sliceElapsed = null;
   }
 
   /** Move a frozen clock forward by `ns` and fire every timer that became due, in deadline order. */

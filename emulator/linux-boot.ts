@@ -14,6 +14,11 @@ export interface LinuxBootInput {
   cmdline: string;
   /** The -initrd file's contents, or null without -initrd. */
   initrd: Uint8Array | null;
+  /**
+   * RAM at the top of memory that holds the ACPI tables (the machine installs them there, as
+   * firmware would): the initrd goes below it and the e820 map gives it type 3, ACPI data.
+   */
+  acpiTables?: { base: number; length: number };
 }
 
 /** The entry state plus ESI, which holds the boot_params address (boot.rst "32-bit Boot Protocol"). */
@@ -99,18 +104,27 @@ const EBDA_END = 0xa0000;
 const BIOS_START = 0xf0000;
 const E820_RAM = 1;
 const E820_RESERVED = 2;
+/** ACPI tables the OS may reclaim once it has read them (ACPI 6.4 §15, Table 15.1, AddressRangeACPI). */
+const E820_ACPI = 3;
 
 const hex = (v: number) => `0x${v.toString(16)}`;
 const MiB = 1024 * 1024;
 
-/** The e820 map for `ramSize` bytes of RAM (all of it below the 4 GiB PCI hole). */
-export function linuxE820(ramSize: number): LinuxLayout['e820'] {
-  return [
+/**
+ * The e820 map for `ramSize` bytes of RAM (all of it below the 4 GiB PCI hole), as SeaBIOS
+ * reports it on QEMU's pc machine: the BIOS area 0xF0000-0xFFFFF (where the machine puts the RSDP)
+ * is reserved; `acpi`, when given, is the ACPI tables' range at the top of RAM.
+ */
+export function linuxE820(ramSize: number, acpi?: { base: number; length: number }): LinuxLayout['e820'] {
+  const top = acpi ? acpi.base : ramSize;
+  const map = [
     { base: 0, length: LOW_RAM_END, type: E820_RAM },
     { base: LOW_RAM_END, length: EBDA_END - LOW_RAM_END, type: E820_RESERVED },
     { base: BIOS_START, length: KERNEL_LOAD_ADDR - BIOS_START, type: E820_RESERVED },
-    { base: KERNEL_LOAD_ADDR, length: ramSize - KERNEL_LOAD_ADDR, type: E820_RAM },
+    { base: KERNEL_LOAD_ADDR, length: top - KERNEL_LOAD_ADDR, type: E820_RAM },
   ];
+  if (acpi) map.push({ base: acpi.base, length: acpi.length, type: E820_ACPI });
+  return map;
 }
 
 /**
@@ -121,6 +135,12 @@ export function linuxE820(ramSize: number): LinuxLayout['e820'] {
 export function loadLinux(ram: Uint8Array, input: LinuxBootInput): LinuxLayout {
   const image = input.kernel;
   const ramSize = ram.length;
+  const acpi = input.acpiTables;
+  if (acpi && (acpi.base % PAGE !== 0 || acpi.base + acpi.length !== ramSize || acpi.base < KERNEL_LOAD_ADDR)) {
+    throw new KernelLoadError(`ACPI tables at ${hex(acpi.base)}+${hex(acpi.length)} are not a page-aligned range ending at the top of RAM`);
+  }
+  /** End of the RAM the kernel may use freely. */
+  const usableEnd = acpi ? acpi.base : ramSize;
   if (image.length < 0x264) throw new KernelLoadError(`file is truncated: ${image.length} bytes is less than a Linux setup header`);
   const img = new DataView(image.buffer, image.byteOffset, image.byteLength);
   if (!isLinuxKernel(image)) throw new KernelLoadError('not a Linux bzImage (no "HdrS" signature at offset 0x202)');
@@ -166,7 +186,7 @@ export function loadLinux(ram: Uint8Array, input: LinuxBootInput): LinuxLayout {
     if (image[RELOCATABLE_KERNEL]) start = Math.max(start, Number(img.getBigUint64(PREF_ADDRESS, true)));
     needEnd = Math.max(needEnd, start + initSize);
   }
-  if (needEnd > ramSize) {
+  if (needEnd > usableEnd) {
     throw new KernelLoadError(
       `kernel needs RAM up to ${hex(needEnd)} (${Math.ceil(needEnd / MiB)} MiB) to unpack itself, the guest has ${ramSize / MiB} MiB (use -m for more)`,
     );
@@ -184,7 +204,7 @@ export function loadLinux(ram: Uint8Array, input: LinuxBootInput): LinuxLayout {
   if (input.initrd) {
     const size = input.initrd.length;
     const addrMax = protocol >= 0x0203 ? img.getUint32(INITRD_ADDR_MAX, true) : OLD_INITRD_ADDR_MAX;
-    const top = Math.min(addrMax + 1, ramSize);
+    const top = Math.min(addrMax + 1, usableEnd);
     const start = Math.floor((top - size) / PAGE) * PAGE;
     if (start < needEnd) {
       throw new KernelLoadError(
@@ -220,7 +240,7 @@ export function loadLinux(ram: Uint8Array, input: LinuxBootInput): LinuxLayout {
   const extKb = (ramSize - KERNEL_LOAD_ADDR) / 1024;
   mem.setUint16(bp + BP_EXT_MEM_K, Math.min(extKb, 0xffff), true);
   mem.setUint32(bp + BP_ALT_MEM_K, extKb, true);
-  const e820 = linuxE820(ramSize);
+  const e820 = linuxE820(ramSize, acpi);
   if (e820.length > E820_MAX_ENTRIES) throw new KernelLoadError('too many e820 entries');
   e820.forEach((r, i) => {
     const e = bp + BP_E820_TABLE + 20 * i;

@@ -2,8 +2,8 @@
 // started directly, and the loop that runs it.
 // The CPU is made by a factory so the machine can be tested (and typechecked) without cpu/cpu.ts.
 
-import { closeSync, openSync, readFileSync, writeSync } from 'node:fs';
-import { Reg, StopReason, type CpuApi, type CpuHost } from '../cpu/types.ts';
+import { readFileSync } from 'node:fs';
+import { Reg, StopReason, type CpuApi, type CpuHost, type RunResult } from '../cpu/types.ts';
 import { LocalApic } from '../devices/apic.ts';
 import { DebugExit } from '../devices/debug-exit.ts';
 import { InterruptRouter } from '../devices/interrupt-router.ts';
@@ -11,7 +11,8 @@ import { IoApic } from '../devices/ioapic.ts';
 import { IoBus } from '../devices/io-bus.ts';
 import { FwCfg } from '../devices/fw-cfg.ts';
 import { Hpet } from '../devices/hpet.ts';
-import { acpiFwCfgFiles, buildAcpi, type AcpiBuild } from '../devices/acpi/loader.ts';
+import { acpiFwCfgFiles, buildAcpi, installAcpiTables, type AcpiBuild } from '../devices/acpi/loader.ts';
+import { I8042 } from '../devices/i8042.ts';
 import { I440fx } from '../devices/pci/i440fx.ts';
 import { PciBus } from '../devices/pci/pci.ts';
 import { Piix3Ide, Piix3Isa } from '../devices/pci/piix3.ts';
@@ -19,13 +20,20 @@ import { Piix4Pm, SCI_IRQ } from '../devices/pci/piix4-pm.ts';
 import { DualPic } from '../devices/pic.ts';
 import { Pit } from '../devices/pit.ts';
 import { Port92 } from '../devices/port92.ts';
+import { Ps2Keyboard } from '../devices/ps2-keyboard.ts';
+import { Ps2Mouse } from '../devices/ps2-mouse.ts';
 import { Rtc } from '../devices/rtc.ts';
 import { Uart16550 } from '../devices/uart.ts';
 import { Clock } from './clock.ts';
+import { VirtualTime } from './timing.ts';
 import { FirmwareError, findFirmware, mapFirmware, populateFwCfg, vapicRom } from './firmware.ts';
 import { isLinuxKernel, loadLinux, type LinuxLayout } from './linux-boot.ts';
 import { KernelLoadError, loadMultiboot, type BootModule, type EntryState, type MultibootLayout } from './multiboot.ts';
 import type { MachineConfig } from './options.ts';
+import { ChardevError, backendId, openChardevs, processStdioHost, qemuInfoOrder, type ChardevSet, type StdioHost } from '../monitor/chardev/index.ts';
+import { HumanMonitor, type RunState } from '../monitor/hmp/index.ts';
+import { Mux, type ChardevWriter, type MuxFrontend } from '../monitor/mux.ts';
+import { MachineMonitorTarget } from './monitor-target.ts';
 
 /** What cpu/cpu.ts provides as `Cpu.create`. */
 export type CpuFactory = (ramSize: number, host: CpuHost) => Promise<CpuApi>;
@@ -38,9 +46,9 @@ export class MachineError extends Error {
 export interface MachineOptions {
   /** Defaults to a clock that follows host time. */
   clock?: Clock;
-  /** Where COM1 output goes when -serial stdio (default: process.stdout). */
+  /** What the stdio chardev writes (COM1 with -serial stdio, the monitor...; default: process.stdout). */
   stdout?: (bytes: Uint8Array) => void;
-  /** Serial input for -serial stdio (default: process.stdin when serial is on stdio). */
+  /** What the stdio chardev reads (default: process.stdin; null: no input). */
   stdin?: NodeJS.ReadStream | null;
   /** Messages for the user (default: process.stderr). */
   stderr?: (text: string) => void;
@@ -53,8 +61,6 @@ const EFER = 0xc0000080;
 const DEFAULT_SLICE = 100_000;
 /** How long the loop may keep Node's event loop waiting while the guest computes. */
 const YIELD_EVERY_MS = 10;
-/** Ctrl-A, the escape key of QEMU's -nographic character multiplexer. */
-const ESCAPE = 0x01;
 
 function describeFsError(e: unknown): string {
   const code = (e as NodeJS.ErrnoException)?.code;
@@ -81,6 +87,10 @@ export class Machine {
   readonly pit: Pit;
   readonly rtc: Rtc;
   readonly port92: Port92;
+  /** The 8042 keyboard controller (0x60/0x64) and its PS/2 keyboard (host key events: keyboard.keyEvent) and mouse. */
+  readonly i8042: I8042;
+  readonly keyboard = new Ps2Keyboard();
+  readonly mouse = new Ps2Mouse();
   readonly uart: Uart16550 | null = null;
   readonly debugExit: DebugExit | null = null;
   /** PCI bus 0: i440FX host bridge 00.0, PIIX3 ISA 01.0 and IDE 01.1, PIIX4 power management 01.3. */
@@ -94,6 +104,9 @@ export class Machine {
   /** The ACPI tables offered to the firmware (and installed directly for -kernel boots). */
   readonly acpi: AcpiBuild;
   readonly clock: Clock;
+  /** Moves the clock with the CPU (emulator/timing.ts); null with a clock from MachineOptions (tests). */
+  private time: VirtualTime | null = null;
+  private readonly ownClock: boolean;
   /** Set once create() has built the CPU. */
   cpu!: CpuApi;
   /** Where the last boot put the kernel and its data. */
@@ -107,10 +120,18 @@ export class Machine {
   private wake: (() => void) | null = null;
   private readonly sliceBudget: number;
   private readonly stderr: (text: string) => void;
-  private serialFd: number | null = null;
-  private stdin: NodeJS.ReadStream | null = null;
-  private rawMode = false;
-  private escapePending = false;
+  /** Muxes of shared chardevs (`-serial mon:stdio`, -nographic, mux=on) by chardev id. */
+  private readonly muxes = new Map<string, Mux>();
+  /** The human monitors (-monitor, -mon, mon:), for tests and the record. */
+  readonly monitors: HumanMonitor[] = [];
+  /** Where COM1's transmitter writes: its chardev, or its port on a mux. */
+  private serialOut: ChardevWriter | null = null;
+  /** QEMU's run state, as `info status` reports it. */
+  private state: RunState = 'running';
+  /** The clock was frozen because the VM stopped (and must follow host time again on cont). */
+  private clockStopped = false;
+  /** The BIOS image of a firmware boot (the monitor reads it at the top of the 4 GiB space). */
+  firmwareImage: Uint8Array | null = null;
   private kernelImage: Uint8Array = new Uint8Array(0);
   private modules: BootModule[] = [];
   /** -initrd of a Linux kernel: one file (QEMU takes the whole -initrd string as its name). */
@@ -119,9 +140,13 @@ export class Machine {
   private constructor(
     readonly config: MachineConfig,
     private readonly options: MachineOptions,
+    /** Every chardev of the command line, opened before the machine was built, as in QEMU. */
+    readonly chardevs: ChardevSet,
   ) {
-    // -icount: time moves only with executed instructions (and jumps over idle periods).
-    this.clock = options.clock ?? new Clock({ frozen: config.icountShift !== null });
+    // The machine's own clock stands still but when the run loop moves it with the instructions
+    // the CPU retires and over idle time (emulator/timing.ts), -icount or not.
+    this.ownClock = options.clock === undefined;
+    this.clock = options.clock ?? new Clock({ frozen: true });
     this.sliceBudget = options.sliceBudget ?? DEFAULT_SLICE;
     this.stderr = options.stderr ?? ((t) => process.stderr.write(t));
     // The 8259's INT output goes to LINT0 of the local APIC, which drives the CPU's INTR pin
@@ -159,6 +184,8 @@ export class Machine {
       true,
     );
     this.port92.attach(this.bus);
+    this.i8042 = new I8042({ keyboard: this.keyboard, mouse: this.mouse, irq: (line, level) => this.isaIrq(line, level), setA20: (on) => this.cpu?.setA20(on), requestReset: () => this.requestReset() });
+    this.i8042.attach(this.bus);
     if (config.serial) {
       this.uart = new Uart16550(this.serialSink(config), (level) => this.isaIrq(4, level), this.clock);
       this.uart.attach(this.bus);
@@ -198,11 +225,15 @@ export class Machine {
     this.fwCfg.attach(this.bus);
     populateFwCfg(this.fwCfg, { ramSize: config.ramSize, nographic: config.nographic });
     this.fwCfg.addFile('genroms/kvmvapic.bin', vapicRom(options.readFile ?? ((p: string) => readFileSync(p))));
-    // ACPI tables for SeaBIOS to install through the table loader (devices/acpi/loader.ts). No
-    // i8042 yet: SeaBIOS looks for its PNP0303 entry before probing PS/2.
-    this.acpi = buildAcpi({ lowRamEnd: config.ramSize, cpus: 1, serial: config.serial !== null, keyboard: false, hpet: true });
+    // ACPI tables for SeaBIOS to install through the table loader (devices/acpi/loader.ts). The
+    // DSDT lists the i8042 (PNP0303/PNP0F13): SeaBIOS looks for it before initialising PS/2.
+    this.acpi = buildAcpi({ lowRamEnd: config.ramSize, cpus: 1, serial: config.serial !== null, keyboard: true, hpet: true });
     for (const f of acpiFwCfgFiles(this.acpi)) this.fwCfg.addFile(f.name, f.data);
-    this.clock.onChange = () => this.wakeUp();
+    this.clock.onChange = () => {
+      // A timer armed during a slice that ends later: stop the CPU so the interrupt comes on time.
+      if (this.time?.deadlineInSlice()) this.cpu.requestStop();
+      this.wakeUp();
+    };
   }
 
   /** True when there is no -kernel: the CPU starts in the BIOS at the reset vector. */
@@ -228,6 +259,7 @@ export class Machine {
           throw new MachineError(`could not load PC BIOS '${this.config.bios ?? path}': ${describeFsError(e)}`);
         }
         roms = mapFirmware(this.cpu, image, this.config.bios ?? path);
+        this.firmwareImage = image;
       } catch (e) {
         if (e instanceof FirmwareError) throw new MachineError(e.message);
         throw e;
@@ -255,8 +287,7 @@ export class Machine {
   /** The guest turned the machine off (ACPI S5): QEMU exits with status 0, or stops with -no-shutdown. */
   private powerOff(): void {
     if (this.config.noShutdown) {
-      this.paused = true;
-      this.cpu?.requestStop();
+      this.setRunState('shutdown');
       return;
     }
     this.exit(0);
@@ -264,7 +295,23 @@ export class Machine {
 
   /** Build the machine, its CPU and load the kernel; throws MachineError on user mistakes. */
   static async create(config: MachineConfig, createCpu: CpuFactory, options: MachineOptions = {}): Promise<Machine> {
-    const m = new Machine(config, options);
+    // Chardevs come first, as in QEMU: their errors precede kernel errors, and a server socket
+    // with wait=on holds everything up until its client connects.
+    const stderr = options.stderr ?? ((t: string) => void process.stderr.write(t));
+    let chardevs: ChardevSet;
+    try {
+      chardevs = await openChardevs(config.chardevs, { notify: (t) => stderr(`tsemu: ${t}\n`), stdio: stdioHostOf(options) });
+    } catch (e) {
+      if (e instanceof ChardevError) throw new MachineError(e.message);
+      throw e;
+    }
+    let m: Machine;
+    try {
+      m = new Machine(config, options, chardevs);
+    } catch (e) {
+      await chardevs.closeAll();
+      throw e;
+    }
     try {
       if (!m.bootsFirmware) m.readFiles();
       const host: CpuHost = {
@@ -284,8 +331,10 @@ export class Machine {
       m.loadFirmware();
       m.fillCmos();
       m.boot();
+      if (config.startPaused) m.setRunState('prelaunch');
+      m.connectChardevs();
     } catch (e) {
-      m.close();
+      await m.close();
       throw e;
     }
     return m;
@@ -293,7 +342,6 @@ export class Machine {
 
   /** Run until the guest exits (debug-exit, shutdown) or stop() is called; returns the exit status. */
   async run(): Promise<number> {
-    this.attachInput();
     try {
       let lastYield = performance.now();
       while (this.exitStatus === null) {
@@ -301,14 +349,14 @@ export class Machine {
         if (this.resetPending) this.handleReset();
         if (this.exitStatus !== null) break;
         if (this.paused) {
+          const stoppedAt = performance.now();
           await this.idle(true);
+          this.time?.stopped((performance.now() - stoppedAt) * 1e6);
           continue;
         }
-        this.cpu.setVirtualTime(BigInt(Math.floor(this.clock.now())));
-        const r = this.cpu.run(this.sliceBudgetNow());
-        if (this.config.icountShift !== null) this.clock.advance(r.executed * 2 ** this.config.icountShift);
+        const r = this.runSlice();
         if (r.reason === StopReason.Halt) {
-          // May return without sleeping (deadline passed, frozen clock): the yield below still counts.
+          // May return without sleeping (deadline reached by moving time): the yield below still counts.
           await this.idle();
         } else if (r.reason === StopReason.TripleFault) {
           this.resetPending = true;
@@ -321,7 +369,7 @@ export class Machine {
       }
       return this.exitStatus;
     } finally {
-      this.close();
+      await this.close();
     }
   }
 
@@ -337,18 +385,35 @@ export class Machine {
     else if (line < 24) this.ioapic.setIrq(line, level);
   }
 
-  /**
-   * Instructions for the next slice. With -icount a slice ends exactly at the next timer deadline,
-   * so device events land on the same instruction in every run.
-   */
-  private sliceBudgetNow(): number {
+  /** One cpu.run() slice; virtual time moves with the instructions it retired. */
+  private runSlice(): RunResult {
+    if (this.ownClock) {
+      this.time ??= new VirtualTime(this.clock, this.cpu, this.config.icountShift);
+      const budget = this.time.budget(this.sliceBudget);
+      this.time.beginSlice(budget);
+      let r: RunResult;
+      try {
+        r = this.cpu.run(budget);
+      } catch (e) {
+        this.clock.endSlice();
+        throw e;
+      }
+      this.time.endSlice(r.executed);
+      return r;
+    }
+    // A clock from the options (tests): it follows the host, or stands still but for -icount.
     const shift = this.config.icountShift;
-    if (shift === null) return this.sliceBudget;
+    let budget = this.sliceBudget;
     const next = this.clock.nextDeadline();
-    if (next === null) return this.sliceBudget;
-    const left = Math.ceil((next - this.clock.now()) / 2 ** shift);
-    return Math.max(1, Math.min(this.sliceBudget, left));
+    if (shift !== null && next !== null) {
+      budget = Math.max(1, Math.min(budget, Math.ceil((next - this.clock.now()) / 2 ** shift)));
+    }
+    this.cpu.setVirtualTime(BigInt(Math.floor(this.clock.now())));
+    const r = this.cpu.run(budget);
+    if (shift !== null) this.clock.advance(r.executed * 2 ** shift);
+    return r;
   }
+
 
   /** End the run with `status` (signals, the Ctrl-A x key, tests). */
   stop(status: number): void {
@@ -364,6 +429,7 @@ export class Machine {
     this.pit.reset();
     this.rtc.reset();
     this.uart?.reset();
+    this.i8042.reset();
     this.resetPlatform();
     if (this.bootsFirmware) {
       // Power-on: the CPU fetches its first instruction at 0xFFFFFFF0, in the BIOS.
@@ -375,12 +441,13 @@ export class Machine {
     // SeaBIOS leaves LINT0 in ExtINT mode, so the 8259 keeps working for Multiboot kernels.
     this.lapic.setBiosState();
     this.pit.setBiosState();
+    this.i8042.setBiosState();
     this.setPlatformBiosState();
     let entry: EntryState & { esi?: number };
     try {
       // A Linux setup header ("HdrS") wins over anything else, as in QEMU; the rest is Multiboot.
       if (isLinuxKernel(this.kernelImage)) {
-        this.linuxLayout = loadLinux(this.cpu.ram, { kernel: this.kernelImage, cmdline: this.config.append, initrd: this.linuxInitrd });
+        this.linuxLayout = this.loadLinuxWithAcpi();
         entry = this.linuxLayout.entry;
       } else {
         this.layout = loadMultiboot(this.cpu.ram, {
@@ -401,6 +468,27 @@ export class Machine {
     this.port92.noteA20(true);
     this.enter(entry);
     this.cpu.setIntr(this.intr);
+  }
+
+  /**
+   * A Linux bzImage has no firmware to install the ACPI tables (QEMU's SeaBIOS does it through the
+   * fw_cfg table loader), so the machine runs the loader's commands itself: the tables at the top
+   * of RAM, which the e820 map then keeps from the kernel, and the RSDP in the BIOS area, where
+   * Linux scans for it. That gives Linux the MADT (local APIC, I/O APIC, IRQ0 on pin 2), the HPET
+   * table and the FADT (PM timer, SCI, soft-off through PM1a_CNT).
+   */
+  private loadLinuxWithAcpi(): LinuxLayout {
+    const ram = this.cpu.ram;
+    // Page aligned, so the e820 map splits RAM on a page boundary.
+    const base = Math.floor((this.config.ramSize - this.acpi.tables.length) / 4096) * 4096;
+    const layout = loadLinux(ram, {
+      kernel: this.kernelImage,
+      cmdline: this.config.append,
+      initrd: this.linuxInitrd,
+      acpiTables: { base, length: this.config.ramSize - base },
+    });
+    installAcpiTables(this.acpi, (address, bytes) => ram.set(bytes, address), { tablesAddress: base });
+    return layout;
   }
 
   private enter(s: EntryState & { esi?: number }): void {
@@ -479,94 +567,173 @@ export class Machine {
     this.rtc.setCmos(0x37, this.rtc.getCmos(0x32));
   }
 
-  private serialSink(config: MachineConfig): (bytes: Uint8Array) => void {
-    const backend = config.serial;
-    if (!backend || backend.kind === 'null' || backend.kind === 'none') return () => {};
-    if (backend.kind === 'file') {
-      try {
-        this.serialFd = openSync(backend.path, 'w');
-      } catch (e) {
-        throw new MachineError(`could not open serial output file '${backend.path}': ${describeFsError(e)}`);
+  /** COM1's transmitter: whatever connectChardevs() put behind it (nothing yet while booting). */
+  private serialSink(_config: MachineConfig): (bytes: Uint8Array) => void {
+    return (bytes) => this.serialOut?.write(bytes);
+  }
+
+  /**
+   * Connects COM1 and the monitors to their chardevs. A chardev with several frontends gets a
+   * mux; monitors attach first, so (as in QEMU) the serial port starts with the mux's focus.
+   */
+  private connectChardevs(): void {
+    const cfg = this.config.chardevs;
+    for (const spec of cfg.chardevs) {
+      if (!spec.mux) continue;
+      const base = this.chardevs.get(backendId(spec));
+      if (!base) continue;
+      const mux = new Mux({
+        backend: base,
+        escapeChar: cfg.echr,
+        onExit: () => this.exit(0),
+        // C-a s writes -snapshot overlays back; tsemu has no -snapshot yet, so there is nothing to do.
+        onCommit: () => {},
+      });
+      base.attach(mux);
+      this.muxes.set(spec.id, mux);
+    }
+    const target = new MachineMonitorTarget(this);
+    const hostStdout = this.options.stdout;
+    for (const spec of cfg.monitors) {
+      const monitor = new HumanMonitor({
+        target,
+        // The few messages QEMU prints with printf() go where the stdio chardev writes.
+        stdout: hostStdout ? (text) => hostStdout(Buffer.from(text, 'latin1')) : undefined,
+      });
+      this.monitors.push(monitor);
+      const mux = this.muxes.get(spec.chardev);
+      if (mux) {
+        monitor.connect(mux.attach(monitor));
+        continue;
       }
-      const fd = this.serialFd;
-      return (bytes) => {
-        writeSync(fd, bytes);
+      const dev = this.chardevs.get(spec.chardev);
+      if (!dev) continue;
+      dev.attach(monitor);
+      monitor.connect(dev);
+    }
+    const com1 = this.config.serial;
+    if (this.uart && com1 !== null) {
+      const uart = this.uart;
+      const frontend: MuxFrontend = {
+        receive: (bytes) => {
+          uart.receive(bytes);
+          this.wakeUp();
+        },
+        event: (event) => {
+          // A telnet BREAK or C-a b: a break condition on the line (Linux's magic SysRq).
+          if (event !== 'break') return;
+          uart.sendBreak();
+          this.wakeUp();
+        },
       };
-    }
-    if (this.options.stdout) return this.options.stdout;
-    // A reader that went away (`tsemu ... | head`) must not crash us: QEMU carries on without output.
-    let broken = false;
-    process.stdout.on('error', () => {
-      broken = true;
-    });
-    return (bytes) => {
-      if (!broken) process.stdout.write(bytes);
-    };
-  }
-
-  private attachInput(): void {
-    if (this.config.serial?.kind !== 'stdio' || !this.uart) return;
-    const stdin = this.options.stdin === undefined ? process.stdin : this.options.stdin;
-    if (!stdin) return;
-    this.stdin = stdin;
-    if (stdin.isTTY) {
-      // The guest sees keys as typed, like QEMU's stdio backend puts the terminal in raw mode.
-      stdin.setRawMode(true);
-      this.rawMode = true;
-    }
-    stdin.on('data', this.onInput);
-    stdin.resume();
-  }
-
-  private readonly onInput = (chunk: Buffer | string): void => {
-    const bytes = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
-    const forward: number[] = [];
-    for (const b of bytes) {
-      if (this.config.nographic) {
-        // -nographic: Ctrl-A x quits, Ctrl-A Ctrl-A sends one Ctrl-A, Ctrl-A h lists the keys.
-        if (this.escapePending) {
-          this.escapePending = false;
-          if (b === 0x78 /* x */) {
-            this.stderr('tsemu: terminated by Ctrl-A x\r\n');
-            this.exit(0);
-            return;
-          }
-          if (b === ESCAPE) forward.push(b);
-          else if (b === 0x68 /* h */) this.stderr('\r\nCtrl-A x  quit tsemu\r\nCtrl-A h  this help\r\nCtrl-A Ctrl-A  send Ctrl-A to the guest\r\n');
-          continue;
-        }
-        if (b === ESCAPE) {
-          this.escapePending = true;
-          continue;
-        }
-      } else if (this.rawMode && b === 0x03) {
-        // Raw mode swallowed the terminal's SIGINT; keep Ctrl-C meaning "quit" as it does for QEMU.
-        this.stderr('tsemu: terminated by Ctrl-C\r\n');
-        this.exit(0);
-        return;
+      const mux = this.muxes.get(com1);
+      if (mux) {
+        this.serialOut = mux.attach(frontend);
+      } else {
+        const dev = this.chardevs.get(com1);
+        dev?.attach(frontend);
+        this.serialOut = dev ?? null;
       }
-      forward.push(b);
     }
-    if (forward.length) this.uart?.receive(forward);
+    // QEMU opens muxes once the machine is built; monitors on them print their banner then.
+    for (const mux of this.muxes.values()) mux.open();
+  }
+
+  /** `info chardev`: every chardev and mux, in the order QEMU lists them (see info-order.ts). */
+  chardevInfo(): { label: string; filename: string }[] {
+    const byName = new Map<string, string>();
+    for (const c of this.chardevs.list()) {
+      byName.set(c.id, c.info());
+      // QEMU creates a mux right after the backend it sits on.
+      const muxId = c.id.endsWith('-base') ? c.id.slice(0, -5) : null;
+      if (muxId !== null && this.muxes.has(muxId)) byName.set(muxId, 'mux');
+    }
+    return qemuInfoOrder([...byName.keys()]).map((label) => ({ label, filename: byName.get(label)! }));
+  }
+
+  // ---- the run state, for the monitor (QEMU's runstate) ----
+
+  get runState(): RunState {
+    return this.state;
+  }
+
+  /** Moves to `state`; leaving or entering 'running' stops or starts the CPU and the virtual clock. */
+  private setRunState(state: RunState): void {
+    const wasRunning = this.state === 'running';
+    this.state = state;
+    if (wasRunning && state !== 'running') {
+      this.cpu?.requestStop();
+      // QEMU's virtual clock stands still while the VM is stopped (a frozen -icount clock already does).
+      if (!this.clock.frozen) {
+        this.clock.freeze();
+        this.clockStopped = true;
+      }
+    } else if (!wasRunning && state === 'running') {
+      if (this.clockStopped) {
+        this.clock.thaw();
+        this.clockStopped = false;
+      }
+      this.wakeUp();
+    }
+  }
+
+  /** The monitor's `stop`: only a running VM pauses (-S's prelaunch and a shutdown stay as they are). */
+  pause(): void {
+    if (this.state === 'running') this.setRunState('paused');
+  }
+
+  /** The monitor's `cont`; an error text when the VM must be reset first. */
+  resume(): string | void {
+    if (this.state === 'shutdown' || this.state === 'internal-error') return 'Resetting the Virtual Machine is required';
+    if (this.state !== 'running') this.setRunState('running');
+  }
+
+  /** `system_reset`: as a guest reset (with -no-reboot it becomes a shutdown, as in QEMU). */
+  systemReset(): void {
+    this.requestReset();
     this.wakeUp();
-  };
+  }
+
+  /** `system_powerdown`: press the ACPI power button (the guest decides what to do). */
+  powerButton(): void {
+    this.pm.pressPowerButton();
+    this.wakeUp();
+  }
+
+  /** `nmi`: a rising edge on the CPU's NMI pin. */
+  injectNmi(): void {
+    this.cpu.nmi();
+    this.wakeUp();
+  }
+
+  /** `o`: a port write as the CPU would make it; devices may raise interrupts, so the loop looks again. */
+  monitorPortWrite(port: number, size: 1 | 2 | 4, value: number): void {
+    this.bus.portWrite(port, size, value);
+    this.wakeUp();
+  }
 
   /** HLT with nothing to do: sleep until the next timer, input, or a stop. */
   private async idle(forever = false): Promise<void> {
-    const deadline = forever ? null : this.clock.nextDeadline();
-    if (this.clock.frozen && !forever) {
-      // A frozen clock (tests) jumps straight to the next event instead of sleeping.
-      if (deadline !== null) {
+    let ms: number;
+    if (forever) {
+      ms = Infinity;
+    } else if (this.time) {
+      // The machine's clock: virtual time may just move to the deadline (emulator/timing.ts).
+      ms = this.time.idle();
+      if (ms === 0) return;
+    } else {
+      const deadline = this.clock.nextDeadline();
+      if (this.clock.frozen && deadline !== null) {
+        // A frozen clock (tests) jumps straight to the next event instead of sleeping.
         this.clock.set(Math.max(deadline, this.clock.now()));
         return;
       }
-    } else if (deadline !== null && deadline <= this.clock.now()) {
-      return;
+      if (deadline !== null && deadline <= this.clock.now()) return;
+      ms = deadline === null || this.clock.frozen ? Infinity : (deadline - this.clock.now()) / 1e6;
     }
     await new Promise<void>((resolve) => {
       // Without a deadline the timer just keeps Node's event loop alive (QEMU would wait forever too).
-      const ms = deadline === null || this.clock.frozen ? 2 ** 31 - 1 : Math.max(0, (deadline - this.clock.now()) / 1e6);
-      const t = setTimeout(done, ms);
+      const t = setTimeout(done, Math.min(2 ** 31 - 1, Math.max(0, ms)));
       this.wake = done;
       function done(): void {
         clearTimeout(t);
@@ -575,6 +742,7 @@ export class Machine {
       if (this.exitStatus !== null) done();
     });
     this.wake = null;
+    if (!forever) this.time?.woke();
   }
 
   private wakeUp(): void {
@@ -599,35 +767,39 @@ export class Machine {
     this.resetPending = false;
     if (!this.config.noReboot) {
       this.boot();
+      // A reset while stopped (the monitor's system_reset) leaves the VM waiting for cont, as QEMU's prelaunch.
+      if (this.state !== 'running') this.setRunState('prelaunch');
       return;
     }
     // -no-reboot turns the reset into a shutdown; -no-shutdown then stops the guest instead of exiting.
     if (this.config.noShutdown) {
       this.stderr('tsemu: guest reset with -no-reboot -no-shutdown: emulation stopped\n');
-      this.paused = true;
+      this.setRunState('shutdown');
       return;
     }
     this.exit(0);
   }
 
-  private paused = false;
+  /** The loop does not run the CPU (stopped by the monitor, -S, or a -no-shutdown shutdown). */
+  private get paused(): boolean {
+    return this.state !== 'running';
+  }
 
-  /** True once the guest was stopped by -no-reboot -no-shutdown; run() then waits for stop(). */
+  /** True while the guest is stopped (-no-reboot -no-shutdown, -S, the monitor's stop); run() then waits. */
   get isPaused(): boolean {
     return this.paused;
   }
 
-  private close(): void {
-    if (this.stdin) {
-      this.stdin.off('data', this.onInput);
-      if (this.rawMode) this.stdin.setRawMode(false);
-      this.stdin.pause();
-      this.stdin = null;
-      this.rawMode = false;
-    }
-    if (this.serialFd !== null) {
-      closeSync(this.serialFd);
-      this.serialFd = null;
-    }
+  /** Releases the chardevs (files, sockets) and gives the terminal back; safe to call twice. */
+  private async close(): Promise<void> {
+    await this.chardevs.closeAll();
   }
+}
+
+/** The stdio chardev's host when a caller (a test) replaced stdin or stdout; undefined: the process's own. */
+function stdioHostOf(options: MachineOptions): StdioHost | undefined {
+  if (options.stdout === undefined && options.stdin === undefined) return undefined;
+  const stdin = options.stdin === undefined ? process.stdin : options.stdin;
+  if (options.stdout) return { stdin, stdout: options.stdout, process };
+  return { ...processStdioHost(), stdin };
 }

@@ -27,6 +27,12 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(`tsemu version ${pkg.version}\nAn x86-64 PC emulator, command-line compatible with QEMU 7.2\n`);
     return 0;
   }
+  if (parsed.action === 'print') {
+    process.stdout.write(parsed.text);
+    return 0;
+  }
+  // Deprecation notices of the chardev options, as QEMU prints them before it starts.
+  for (const w of parsed.config.chardevs.warnings) process.stderr.write(`tsemu: ${w}\n`);
 
   let machine: Machine;
   try {

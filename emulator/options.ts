@@ -1,12 +1,13 @@
 // Command-line parsing with qemu-system-x86_64's syntax for the options tsemu understands.
 // A pure function from argv to a configuration; every problem is an OptionError whose message
-// is one line for "tsemu: <message>".
+// is one line for "tsemu: <message>". The character-device options (-chardev, -serial, -monitor,
+// -mon, -echr, -parallel, and what -nographic/-nodefaults imply) go to monitor/chardev's parser.
+
+import { CHAR_OPTIONS, CharOptionError, CharOptions, type CharConfig } from '../monitor/chardev/index.ts';
 
 export class OptionError extends Error {
   override readonly name = 'OptionError';
 }
-
-export type SerialBackend = { kind: 'stdio' } | { kind: 'file'; path: string } | { kind: 'null' } | { kind: 'none' };
 
 export interface DebugExitConfig {
   iobase: number;
@@ -23,10 +24,17 @@ export interface MachineConfig {
   append: string;
   /** -initrd items, each "FILE ARGS..." (commas already split, ",," unescaped). */
   initrd: string[];
-  /** COM1's backend; null when the machine has no COM1 (e.g. -nodefaults without -serial). */
-  serial: SerialBackend | null;
-  /** -nographic: serial (and later the monitor) multiplexed on stdio, Ctrl-A is the escape key. */
+  /**
+   * The chardev COM1 is connected to (an id in `chardevs`, "serial0" for `-serial stdio`); null
+   * when the machine has no COM1 (-nodefaults without -serial, `-serial none`).
+   */
+  serial: string | null;
+  /** Every character device, which one COM1 and the monitors use, and the mux escape key. */
+  chardevs: CharConfig;
+  /** -nographic: no display; serial and monitor multiplexed on stdio unless redirected. */
   nographic: boolean;
+  /** -S: the CPU does not start until the monitor's `cont`. */
+  startPaused: boolean;
   noReboot: boolean;
   noShutdown: boolean;
   debugExit: DebugExitConfig | null;
@@ -37,7 +45,12 @@ export interface MachineConfig {
   icountShift: number | null;
 }
 
-export type ParsedCommand = { action: 'help' } | { action: 'version' } | { action: 'run'; config: MachineConfig };
+export type ParsedCommand =
+  | { action: 'help' }
+  | { action: 'version' }
+  /** Print `text` on stdout and exit with status 0 (`-chardev help`). */
+  | { action: 'print'; text: string }
+  | { action: 'run'; config: MachineConfig };
 
 /** QEMU's default RAM size for the pc machine. */
 export const DEFAULT_RAM = 128 * 1024 * 1024;
@@ -47,16 +60,16 @@ export const MAX_RAM = 3 * 1024 * 1024 * 1024;
 /** QEMU options that exist but tsemu does not implement yet: named in the error, not "unknown". */
 const KNOWN_UNSUPPORTED = new Set([
   'hda', 'hdb', 'hdc', 'hdd', 'fda', 'fdb', 'cdrom', 'drive', 'blockdev', 'boot', 'cpu',
-  'enable-kvm', 'monitor', 'qmp', 'chardev', 'netdev', 'net', 'nic', 'usb', 'usbdevice', 'vga',
-  'gdb', 's', 'S', 'd', 'D', 'rtc', 'name', 'pidfile', 'daemonize', 'snapshot', 'k',
-  'audiodev', 'soundhw', 'object', 'global', 'serial2', 'parallel', 'mon', 'trace', 'L', 'fw_cfg',
+  'enable-kvm', 'qmp', 'qmp-pretty', 'netdev', 'net', 'nic', 'usb', 'usbdevice', 'vga',
+  'gdb', 's', 'd', 'D', 'rtc', 'name', 'pidfile', 'daemonize', 'snapshot', 'k',
+  'audiodev', 'soundhw', 'object', 'global', 'serial2', 'trace', 'L', 'fw_cfg',
   'dtb', 'overcommit', 'mem-path', 'mem-prealloc', 'numa', 'incoming', 'loadvm', 'sandbox', 'semihosting',
   'uuid', 'watchdog', 'watchdog-action', 'action', 'virtfs', 'smbios', 'acpitable', 'full-screen', 'g',
 ]);
 
 const NEEDS_ARGUMENT = new Set([
-  'm', 'kernel', 'append', 'initrd', 'serial', 'display', 'vnc', 'machine', 'M', 'accel', 'smp', 'device',
-  'icount', 'bios',
+  'm', 'kernel', 'append', 'initrd', 'display', 'vnc', 'machine', 'M', 'accel', 'smp', 'device',
+  'icount', 'bios', ...[...CHAR_OPTIONS].filter((o) => !KNOWN_UNSUPPORTED.has(o)),
 ]);
 
 /** Parse a -m size: a number (fractions allowed) with an optional B/K/M/G/T suffix; MiB without one. */
@@ -115,18 +128,6 @@ function splitInitrd(text: string): string[] {
   items.push(cur);
   if (items.some((s) => s.trim() === '')) throw new OptionError(`-initrd ${text}: empty module name`);
   return items;
-}
-
-function parseSerial(text: string): SerialBackend {
-  if (text === 'stdio' || text === 'mon:stdio') return { kind: 'stdio' };
-  if (text === 'null') return { kind: 'null' };
-  if (text === 'none') return { kind: 'none' };
-  if (text.startsWith('file:')) {
-    const path = text.slice(5);
-    if (path === '') throw new OptionError(`-serial ${text}: file name missing`);
-    return { kind: 'file', path };
-  }
-  throw new OptionError(`-serial ${text}: backend not supported yet (stdio, file:PATH, null and none are)`);
 }
 
 function parseMachine(text: string, option: string): void {
@@ -196,12 +197,36 @@ function parseDevice(text: string): DebugExitConfig {
   return dev;
 }
 
+/** What the chardev parser accepts but the machine cannot do yet. */
+function checkCharConfig(c: CharConfig, parallelArgs: string[]): void {
+  // QEMU numbers -serial options COM1, COM2...; only COM1 exists here.
+  const extra = c.serials.findIndex((id, i) => i > 0 && id !== null);
+  if (extra > 0) {
+    const spec = c.chardevs.find((s) => s.id === c.serials[extra]);
+    const where = spec?.origin.startsWith('-serial ') ? spec.origin : '-serial';
+    throw new OptionError(`${where}: only one serial port (COM1) is supported yet`);
+  }
+  // There is no parallel port device: only chardevs that would discard its output are accepted.
+  c.parallels.forEach((id, i) => {
+    if (id === null) return;
+    const driver = c.chardevs.find((s) => s.id === id)?.backend.driver;
+    if (driver !== 'null' && driver !== 'vc') {
+      throw new OptionError(`-parallel ${parallelArgs[i] ?? ''}: parallel ports are not supported yet (only none and null)`);
+    }
+  });
+  for (const m of c.monitors) {
+    if (m.mode === 'control') throw new OptionError(`${m.origin || '-mon'}: QMP monitors are not supported yet (mode=readline is)`);
+  }
+}
+
 export function parseArgs(argv: readonly string[]): ParsedCommand {
   let ramSize = DEFAULT_RAM;
   let kernel: string | null = null;
   let append: string | null = null;
   let initrd: string | null = null;
-  let serial: SerialBackend | undefined;
+  const chars = new CharOptions();
+  const parallelArgs: string[] = [];
+  let startPaused = false;
   let nographic = false;
   let nodefaults = false;
   let noReboot = false;
@@ -222,6 +247,16 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
     if (NEEDS_ARGUMENT.has(name)) {
       if (i + 1 >= argv.length) throw new OptionError(`${arg}: requires an argument`);
       value = argv[++i];
+    }
+    if (CHAR_OPTIONS.has(name) && !KNOWN_UNSUPPORTED.has(name)) {
+      if (name === 'parallel') parallelArgs.push(value);
+      try {
+        chars.option(name, value);
+      } catch (e) {
+        if (e instanceof CharOptionError) throw new OptionError(e.message);
+        throw e;
+      }
+      continue;
     }
     switch (name) {
       case 'h':
@@ -253,9 +288,8 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
       case 'initrd':
         initrd = value;
         break;
-      case 'serial':
-        if (serial !== undefined) throw new OptionError(`-serial ${value}: only one serial port (COM1) is supported yet`);
-        serial = parseSerial(value);
+      case 'S':
+        startPaused = true;
         break;
       case 'nographic':
         nographic = true;
@@ -301,18 +335,24 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
     }
   }
 
+  // -chardev help wins over everything that is checked later.
+  if (chars.helpText !== null) return { action: 'print', text: chars.helpText };
+  // QEMU's defaults (serial, parallel and monitor on stdio with -nographic, else on the display's
+  // consoles, which tsemu has not: they discard output) and every cross-reference are resolved here.
+  let chardevs: CharConfig;
+  try {
+    chardevs = chars.finish({ nographic, nodefaults });
+  } catch (e) {
+    if (e instanceof CharOptionError) throw new OptionError(e.message);
+    throw e;
+  }
+  checkCharConfig(chardevs, parallelArgs);
+
   // Without -kernel the machine boots its firmware, as QEMU does.
   if (kernel === null) {
     if (append !== null) throw new OptionError('-append only works together with -kernel');
     if (initrd !== null) throw new OptionError('-initrd only works together with -kernel');
   }
-
-  // QEMU's defaults: -nographic puts COM1 on stdio; otherwise it goes to a (here absent) display.
-  let com1: SerialBackend | null;
-  if (serial !== undefined) com1 = serial.kind === 'none' ? null : serial;
-  else if (nodefaults) com1 = null;
-  else if (nographic) com1 = { kind: 'stdio' };
-  else com1 = { kind: 'null' };
 
   return {
     action: 'run',
@@ -322,8 +362,10 @@ export function parseArgs(argv: readonly string[]): ParsedCommand {
       ...(bios !== undefined ? { bios } : {}),
       append: append ?? '',
       initrd: initrd === null ? [] : splitInitrd(initrd),
-      serial: com1,
+      serial: chardevs.serials[0] ?? null,
+      chardevs,
       nographic,
+      startPaused,
       noReboot,
       noShutdown,
       debugExit,
@@ -346,11 +388,23 @@ Options tsemu understands:
   -append STRING            kernel command line
   -initrd "FILE [ARGS][,FILE [ARGS]...]"
                             Multiboot modules, each with its own string
-  -serial stdio|file:PATH|null|none
-                            where COM1 goes
-  -nographic                no display; COM1 on the terminal, Ctrl-A x quits
+  -chardev BACKEND,id=ID[,...]
+                            a character device: null, stdio, file, pipe, serial, ringbuf,
+                            socket (tcp/unix, server, wait, telnet, websocket, reconnect),
+                            mux=on, logfile=; -chardev help lists the backends
+  -serial DEV               where COM1 goes: stdio, null, none, vc, file:PATH, pipe:PATH,
+                            tcp:[HOST]:PORT[,server=on,wait=off,...], telnet:..., unix:PATH,
+                            chardev:ID, mon:DEV (shared with a monitor; Ctrl-A c switches)
+  -monitor DEV              the human monitor ((qemu) prompt) on DEV, same forms as -serial
+  -mon chardev=ID[,mode=readline]
+                            a human monitor on a -chardev
+  -echr N                   the escape key of multiplexed devices (default 1, Ctrl-A)
+  -parallel none|null       accepted (there is no parallel port yet)
+  -nographic                no display; COM1 and the monitor share the terminal
+                            (Ctrl-A h lists the keys, Ctrl-A x quits)
   -display none, -vnc none  accepted (tsemu has no display yet)
-  -nodefaults               no default devices (no COM1 unless -serial)
+  -nodefaults               no default devices (no COM1 unless -serial, no monitor)
+  -S                        do not start the CPU until the monitor's cont
   -machine pc[,accel=tcg], -M pc, -accel tcg, -smp 1
                             accepted for compatibility
   -no-reboot                exit instead of rebooting (triple fault, reset)

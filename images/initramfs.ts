@@ -3,8 +3,8 @@
 //   vmlinuz-FLAVOUR            the Debian kernel's bzImage, copied from the unpacked package
 //   initramfs-FLAVOUR.cpio.gz  busybox, its applet links, /init, /dev nodes, a test file
 // The guest's /init mounts proc, sysfs and devtmpfs, prints "tsemu guest: RELEASE" and runs a
-// shell with job control on the console; when that shell exits the guest reboots (with
-// -no-reboot, QEMU and tsemu then exit). /etc/tsemu-test.bin is a fixed pseudo-random file whose
+// shell with job control on the console; when that shell exits the guest powers off (ACPI S5:
+// QEMU and tsemu then exit with status 0). /etc/tsemu-test.bin is a fixed pseudo-random file whose
 // SHA-256 is in /etc/tsemu-test.sha256 (`sha256sum -c /etc/tsemu-test.sha256` in the guest).
 
 import { spawnSync } from 'node:child_process';
@@ -37,15 +37,18 @@ echo "${BANNER_PREFIX}$(uname -r)"
 # console=ttyS0) as its controlling terminal, so job control and Ctrl-C work.
 cd /root
 setsid cttyhack sh -l
-echo "${BANNER_PREFIX}shell exited, rebooting"
+echo "${BANNER_PREFIX}shell exited, powering off"
 sync
-reboot -f
-# Only reached when the reboot call itself failed: process 1 must not exit.
+poweroff -f
+# Only reached when the power-off call itself failed: process 1 must not exit.
 while :; do sleep 3600; done
 `;
 
 const PROFILE = `export PS1='\\w # '
 alias ll='ls -l'
+# Process 1 is the /init script, not busybox init: nobody handles the signal a plain poweroff or
+# reboot sends to init, so they act directly (-f). The initramfs has nothing to write back.
+alias poweroff='poweroff -f' reboot='reboot -f'
 `;
 
 /** Applets linked when `busybox --list-full` cannot run on this host. */

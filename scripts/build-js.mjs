@@ -5,6 +5,7 @@ import { copyFileSync, mkdirSync, existsSync, chmodSync } from 'node:fs';
 const entries = [
   ['emulator/main.ts', 'dist/tsemu.js'],
   ['bench/cpu.ts', 'dist/bench-cpu.js'],
+  ['bench/boot.ts', 'dist/bench-boot.js'],
   ['bench/block.ts', 'dist/bench-block.js'],
   ['block/img/main.ts', 'dist/tsemu-img.js'],
 ];

@@ -91,6 +91,54 @@ describe('tsemu command line', () => {
     expectOneLineError(r.stderr, /-frobnicate/);
   });
 
+  it('-serial file:PATH gets what -serial stdio would print; -serial null nothing', () => {
+    const viaStdio = tsemu([...common, '-serial', 'stdio', '-kernel', hello]);
+    const path = join(dir, 'com1.txt');
+    const viaFile = tsemu([...common, '-serial', `file:${path}`, '-kernel', hello]);
+    expect(viaFile.status).toBe(1);
+    expect(viaFile.stdout).toBe('');
+    expect(readFileSync(path, 'utf8')).toBe(viaStdio.stdout);
+    const viaNull = tsemu([...common, '-serial', 'null', '-kernel', hello]);
+    expect(viaNull).toEqual({ status: 1, stdout: '', stderr: '' });
+    // -serial none: no COM1 at all; the kernel's polling of a floating LSR still lets it finish.
+    expect(tsemu([...common, '-serial', 'none', '-kernel', hello]).status).toBe(1);
+  });
+
+  it('-nographic shares the terminal between COM1 and the (hidden until Ctrl-A c) monitor', () => {
+    const r = spawnSync(process.execPath, [cli, '-nographic', '-m', '64', '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04', '-kernel', hello], {
+      encoding: 'utf8',
+      input: '',
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(1);
+    expect(r.stdout).toMatch(/^hello from a test kernel\n[^]*DONE\n$/);
+    expect(r.stderr).toBe('');
+  });
+
+  it('-chardev help lists the backends', () => {
+    const r = tsemu(['-chardev', 'help']);
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^Available chardev backend types: \n(  \w+\n)+$/);
+    expect(r.stdout).toContain('  socket\n');
+  });
+
+  it('refuses bad chardev and monitor options in one line, in QEMU words', () => {
+    const cases: [string[], RegExp][] = [
+      [['-serial', 'bogus'], /^tsemu: -serial bogus: 'bogus' is not a valid char driver$/],
+      [['-chardev', 'null,id=a', '-chardev', 'null,id=a'], /^tsemu: -chardev null,id=a: Duplicate ID 'a' for chardev$/],
+      [['-mon', 'chardev=nope'], /^tsemu: -mon chardev=nope: chardev "nope" not found$/],
+      [['-monitor', 'stdio', '-serial', 'stdio'], /^tsemu: -serial stdio: cannot use stdio by multiple character devices$/],
+      [['-serial', `file:${join(dir, 'no/such/dir/x')}`], /^tsemu: -serial file:.*: Could not open '.*no\/such\/dir\/x': No such file or directory$/],
+      [['-chardev', 'socket,id=s,host=127.0.0.1,port=1,server=on,wait=off,reconnect=1'], /^tsemu: -chardev .*: 'reconnect' option is incompatible with socket in server listen mode$/],
+      [['-qmp', 'stdio'], /^tsemu: -qmp: option not supported yet$/],
+    ];
+    for (const [args, pattern] of cases) {
+      const r = tsemu([...common, ...args, '-kernel', hello]);
+      expect(r.status, args.join(' ')).toBe(1);
+      expectOneLineError(r.stderr, pattern);
+    }
+  });
+
   it('says that more than one CPU is not supported yet', () => {
     const r = tsemu([...common, '-smp', '2', '-kernel', hello]);
     expect(r.status).toBe(1);

@@ -45,4 +45,19 @@ describe('virtual clock', () => {
     const f = c.now();
     expect(c.now()).toBe(f);
   });
+
+  it('thaw() goes on from where freeze() stopped, without the time in between', async () => {
+    const c = new Clock();
+    c.freeze();
+    const stoppedAt = c.now();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(c.now()).toBe(stoppedAt);
+    c.thaw();
+    expect(c.frozen).toBe(false);
+    const after = c.now();
+    expect(after).toBeGreaterThanOrEqual(stoppedAt);
+    expect(after - stoppedAt).toBeLessThan(20e6);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(c.now()).toBeGreaterThan(after);
+  });
 });

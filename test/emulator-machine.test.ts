@@ -328,7 +328,7 @@ describe('pc machine', () => {
     await expect(machineWith(() => budget(), ['-initrd', 'nomod arg'])).rejects.toThrow("could not load module 'nomod': no such file");
     await expect(machineWith(() => budget(), ['-device', 'isa-debug-exit,iobase=0x3f8'])).rejects.toThrow(/collides/);
     await expect(machineWith(() => budget(), ['-serial', 'file:/nonexistent-dir/x.log'])).rejects.toThrow(
-      "could not open serial output file '/nonexistent-dir/x.log': no such file",
+      "-serial file:/nonexistent-dir/x.log: Could not open '/nonexistent-dir/x.log': No such file or directory",
     );
   });
 
@@ -341,6 +341,34 @@ describe('pc machine', () => {
     const mods = v.getUint32(0x9500 + 24, true);
     expect(str(v.getUint32(mods + 8, true))).toBe('mod.bin x');
     expect(Buffer.from(ram.subarray(v.getUint32(mods, true), v.getUint32(mods + 4, true))).toString()).toBe('MOD');
+  });
+
+  it('-S holds the CPU until the monitor says cont; stop and cont pause and resume it', async () => {
+    let runs = 0;
+    const { m } = await machineWith(
+      () => {
+        runs++;
+        return { reason: StopReason.Halt, executed: 1 };
+      },
+      ['-S', '-chardev', 'ringbuf,id=r', '-mon', 'chardev=r', '-device', 'isa-debug-exit'],
+    );
+    const monitor = m.monitors[0]!;
+    expect(monitor.runCommand('info status')).toBe('VM status: paused (prelaunch)\n');
+    const running = m.run();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(runs).toBe(0);
+    expect(monitor.runCommand('cont')).toBe('');
+    await new Promise((r) => setTimeout(r, 30));
+    expect(runs).toBeGreaterThan(0);
+    expect(monitor.runCommand('stop')).toBe('');
+    expect(monitor.runCommand('info status')).toBe('VM status: paused\n');
+    await new Promise((r) => setTimeout(r, 10));
+    const stopped = runs;
+    await new Promise((r) => setTimeout(r, 30));
+    expect(runs).toBe(stopped);
+    expect(monitor.runCommand('info chardev')).toMatch(/^r: filename=ringbuf$/m);
+    expect(monitor.runCommand('o 0x501 2')).toBe('');
+    expect(await running).toBe(5);
   });
 
   it('-nographic: stdin reaches COM1, Ctrl-A Ctrl-A sends one Ctrl-A, Ctrl-A x quits', async () => {

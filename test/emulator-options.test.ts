@@ -22,18 +22,28 @@ const K = ['-kernel', 'k.elf'];
 
 describe('command-line options', () => {
   it('has QEMU defaults', () => {
-    expect(config(...K)).toEqual({
+    const c = config(...K);
+    expect(c).toEqual({
       ramSize: DEFAULT_RAM,
       kernel: 'k.elf',
       append: '',
       initrd: [],
-      serial: { kind: 'null' },
+      serial: 'serial0',
+      chardevs: c.chardevs,
       nographic: false,
+      startPaused: false,
       noReboot: false,
       noShutdown: false,
       debugExit: null,
       icountShift: null,
     });
+    // Without a display QEMU puts COM1, LPT1 and the monitor on (here output-discarding) consoles.
+    expect(c.chardevs.chardevs.map((s) => [s.id, s.backend.driver, s.mux])).toEqual([
+      ['compat_monitor0', 'vc', false],
+      ['serial0', 'vc', false],
+      ['parallel0', 'vc', false],
+    ]);
+    expect(c.chardevs.monitors.map((m) => m.chardev)).toEqual(['compat_monitor0']);
   });
 
   it('parses -m sizes like QEMU (plain numbers are MiB)', () => {
@@ -63,18 +73,48 @@ describe('command-line options', () => {
   });
 
   it('routes COM1 like QEMU', () => {
-    expect(config(...K, '-nographic').serial).toEqual({ kind: 'stdio' });
-    expect(config(...K, '-serial', 'stdio').serial).toEqual({ kind: 'stdio' });
-    expect(config(...K, '-serial', 'mon:stdio').serial).toEqual({ kind: 'stdio' });
-    expect(config(...K, '-serial', 'file:/tmp/x.log').serial).toEqual({ kind: 'file', path: '/tmp/x.log' });
-    expect(config(...K, '-serial', 'null').serial).toEqual({ kind: 'null' });
+    const driverOf = (c: MachineConfig, id: string | null) => c.chardevs.chardevs.find((s) => s.id === id || s.id === `${id}-base`)?.backend;
+    const ng = config(...K, '-nographic');
+    expect(ng.serial).toBe('serial0');
+    expect(driverOf(ng, 'serial0')).toEqual({ driver: 'stdio', signal: false });
+    expect(ng.chardevs.chardevs.find((s) => s.id === 'serial0')?.mux).toBe(true);
+    expect(ng.chardevs.monitors.map((m) => m.chardev)).toEqual(['serial0']);
+    const stdio = config(...K, '-serial', 'stdio');
+    expect(stdio.serial).toBe('serial0');
+    expect(driverOf(stdio, 'serial0')).toEqual({ driver: 'stdio', signal: true });
+    const mon = config(...K, '-serial', 'mon:stdio');
+    expect(mon.chardevs.chardevs.find((s) => s.id === 'serial0')?.mux).toBe(true);
+    expect(mon.chardevs.monitors.map((m) => m.chardev)).toEqual(['serial0']);
+    expect(driverOf(config(...K, '-serial', 'file:/tmp/x.log'), 'serial0')).toEqual({ driver: 'file', path: '/tmp/x.log', append: false });
+    expect(driverOf(config(...K, '-serial', 'null'), 'serial0')).toEqual({ driver: 'null' });
+    expect(driverOf(config(...K, '-serial', 'tcp:127.0.0.1:4444,server=on,wait=off'), 'serial0')).toMatchObject({ driver: 'socket', server: true, wait: false });
     expect(config(...K, '-serial', 'none').serial).toBeNull();
     expect(config(...K, '-nodefaults').serial).toBeNull();
-    expect(config(...K, '-nodefaults', '-serial', 'stdio').serial).toEqual({ kind: 'stdio' });
-    expect(config(...K, '-nographic', '-serial', 'null').serial).toEqual({ kind: 'null' });
-    expect(error(...K, '-serial', 'tcp:localhost:4444')).toMatch(/backend not supported yet/);
-    expect(error(...K, '-serial', 'file:')).toMatch(/file name missing/);
-    expect(error(...K, '-serial', 'stdio', '-serial', 'null')).toMatch(/only one serial port/);
+    expect(config(...K, '-nodefaults').chardevs.chardevs).toEqual([]);
+    expect(config(...K, '-nodefaults', '-serial', 'stdio').serial).toBe('serial0');
+    const ngNull = config(...K, '-nographic', '-serial', 'null');
+    expect(driverOf(ngNull, 'serial0')).toEqual({ driver: 'null' });
+    expect(ngNull.chardevs.monitors.map((m) => m.chardev)).toEqual(['compat_monitor0']);
+    const dev = config(...K, '-chardev', 'null,id=c', '-serial', 'chardev:c');
+    expect(dev.serial).toBe('c');
+    expect(error(...K, '-serial', 'bogus')).toBe("-serial bogus: 'bogus' is not a valid char driver");
+    expect(error(...K, '-serial', 'stdio', '-serial', 'null')).toMatch(/^-serial null: only one serial port/);
+    expect(error(...K, '-monitor', 'stdio', '-serial', 'stdio')).toBe('-serial stdio: cannot use stdio by multiple character devices');
+  });
+
+  it('takes the monitor and chardev options', () => {
+    const m = config(...K, '-nodefaults', '-chardev', 'socket,id=m,host=127.0.0.1,port=4444,server=on,wait=off', '-mon', 'chardev=m');
+    expect(m.chardevs.monitors).toEqual([{ chardev: 'm', mode: 'readline', pretty: false, origin: '-mon chardev=m' }]);
+    expect(config(...K, '-monitor', 'stdio').chardevs.monitors.map((x) => x.chardev)).toEqual(['compat_monitor0']);
+    expect(config(...K, '-echr', '0x14').chardevs.echr).toBe(0x14);
+    expect(config(...K, '-S').startPaused).toBe(true);
+    expect(parseArgs(['-chardev', 'help'])).toMatchObject({ action: 'print', text: expect.stringMatching(/^Available chardev backend types: \n/) });
+    expect(error(...K, '-chardev', 'null,id=a', '-chardev', 'null,id=a')).toBe("-chardev null,id=a: Duplicate ID 'a' for chardev");
+    expect(error(...K, '-mon', 'chardev=nope')).toBe('-mon chardev=nope: chardev "nope" not found');
+    expect(error(...K, '-chardev', 'null,id=x', '-mon', 'chardev=x,mode=control')).toMatch(/QMP monitors are not supported yet/);
+    expect(error(...K, '-qmp', 'stdio')).toBe('-qmp: option not supported yet');
+    expect(error(...K, '-parallel', 'stdio')).toMatch(/^-parallel stdio: parallel ports are not supported yet/);
+    expect(config(...K, '-parallel', 'none').chardevs.parallels).toEqual([null]);
   });
 
   it('accepts the display, machine, accel and smp spellings that mean what tsemu is', () => {
@@ -120,7 +160,7 @@ describe('command-line options', () => {
   });
 
   it('reports a missing argument like QEMU', () => {
-    for (const opt of ['-m', '-kernel', '-append', '-initrd', '-serial', '-device', '-smp', '-machine', '-display']) {
+    for (const opt of ['-m', '-kernel', '-append', '-initrd', '-serial', '-device', '-smp', '-machine', '-display', '-chardev', '-monitor', '-mon', '-echr']) {
       expect(error(opt)).toBe(`${opt}: requires an argument`);
     }
   });

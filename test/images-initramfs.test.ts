@@ -71,6 +71,9 @@ describe('initramfs members', () => {
     expect(INIT_SCRIPT).toMatch(/^#!\/bin\/sh\n/);
     expect(INIT_SCRIPT).toContain('mount -t devtmpfs devtmpfs /dev');
     expect(INIT_SCRIPT).toContain('setsid cttyhack sh');
+    // Leaving the shell powers the machine off (ACPI S5), which ends QEMU and tsemu with status 0.
+    expect(INIT_SCRIPT).toMatch(/setsid cttyhack sh -l\n(?:.*\n)*poweroff -f\n/);
+    expect(INIT_SCRIPT).not.toContain('reboot');
     expect(byName.get('bin/busybox')!.data).toEqual(busybox);
     expect(text(byName.get('usr/bin/sha256sum')!.data)).toBe('/bin/busybox');
     expect(byName.has('linuxrc')).toBe(false); // only links into the bin folders
