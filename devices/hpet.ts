@@ -387,8 +387,11 @@ export class Hpet {
   }
 
   /** Schedule the comparator's next event from virtual time `now` (counter running). */
-  private arm(c: Comparator, now: number): void {
-    const cur = this.ticksAt(now);
+  private arm(c: Comparator, now: number, atLeast = 0n): void {
+    // `atLeast`: a tick the counter is known to have reached (the wrap just signalled), which
+    // rounding of virtual time to ticks may still put one tick ahead of `now`.
+    const at = this.ticksAt(now);
+    const cur = at < atLeast ? atLeast : at;
     let diff = this.ticksToMatch(c, cur);
     c.wrapPending = false;
     if (c.is32 && !c.periodic) {
@@ -411,13 +414,15 @@ export class Hpet {
       const width = c.is32 ? MASK32 : MASK64;
       const half = c.is32 ? HALF32 : HALF64;
       const behind = ((cur & width) - (c.cmp & width)) & width; // how far the counter is past cmp
-      if (behind < half) {
-        const steps = behind / c.period + 1n;
-        c.cmp = (c.cmp + steps * c.period) & width;
-      }
+      // A deadline rounded to nanoseconds can come a tick before the match: that is the match.
+      const steps = behind < half ? behind / c.period + 1n : 1n;
+      c.cmp = (c.cmp + steps * c.period) & width;
       this.arm(c, now);
     } else if (c.wrapPending) {
-      this.arm(c, now); // the wrap event: now wait for the match itself
+      // The wrap event: now wait for the match itself, counting from the wrap at the earliest (a
+      // deadline rounded to nanoseconds can land a tick early, and must not signal the wrap twice).
+      const wrap = (cur & MASK32) >= HALF32 ? (cur | MASK32) + 1n : cur;
+      this.arm(c, now, wrap);
     }
     this.updateIrq(c, true);
   }
