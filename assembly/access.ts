@@ -15,7 +15,13 @@ function segFault(seg: u32): void {
 }
 
 /** Linear address of seg:off for an access of `size` bytes, after the segment and alignment checks. */
-export function linear(seg: u32, off: u64, size: u32, write: bool): u64 {
+@inline export function linear(seg: u32, off: u64, size: u32, write: bool): u64 {
+  // The common case inline: 64-bit mode, a segment without a base, no alignment checking.
+  if (mode == MODE_LONG && seg < FS && !st.alignCheck && isCanonical(off)) return off;
+  return linearChecked(seg, off, size, write);
+}
+
+function linearChecked(seg: u32, off: u64, size: u32, write: bool): u64 {
   const lin = segmentLinear(seg, off, size, write);
   if (st.alignCheck && (lin & <u64>(size - 1)) != 0) raise(EXC_AC, 0);
   return lin;

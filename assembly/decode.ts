@@ -9,7 +9,7 @@ import { raise, EXC_GP, EXC_UD } from "./fault";
 import {
   RAM_BASE, BLOCKS, BLOCK_BITS, BLOCK_HEADER_SHIFT, SCRATCH_RECORD, RECORD_SHIFT, RECORD_POOL, RECORD_POOL_END, CODEMAP,
 } from "./layout";
-import { specialize } from "./fastpath";
+import { specialize, H_JMP, H_CALL } from "./fastpath";
 import { execute } from "./execute";
 export { CODEMAP };
 
@@ -43,13 +43,13 @@ const PREFIX_CLASS: usize = memory.data<u8>([
 
 // --- the block cache ---
 // Decoding is the most expensive part of interpreting x86, so instructions are decoded once into
-// 64-byte records. The records of a straight run of instructions, as it first executed, are kept
-// together as a block: up to MAX_BLOCK instructions on one page, ended by the first instruction
-// that did not fall through to the next (a taken branch, an event) or by the page's end. A block
-// is found by the host address of its first byte (so by physical address: blocks survive CR3
-// loads, INVLPG and other TLB flushes) and the decode context (mode, CPL, default sizes); its
-// records lie one after the other in the record pool, and run() executes them in order for as
-// long as each one falls through to the next (runBlock). Pages that hold decoded code are marked
+// 64-byte records. The records of a run of instructions, as it first executed, are kept together
+// as a block: up to MAX_BLOCK instructions on one page, ended by the first branch taken (a direct
+// JMP or CALL to the same page is followed), an event, or the page's end. A block is found by the
+// host address of its first byte (so by physical address: blocks survive CR3 loads, INVLPG and
+// other TLB flushes) and the decode context (mode, CPL, default sizes); its records lie one after
+// the other in the record pool, and run() executes them in order for as long as each instruction
+// goes where it went when the block was built (runBlock). Pages that hold decoded code are marked
 // in CODEMAP, and every TLB entry that maps one forces writes through the slow path, which drops
 // the blocks of that page alone and unmarks it (codeWritten). Everything goes stale at once (a new
 // epoch) when the host rewrites guest memory or the physical map, or when the pool is full.
@@ -62,8 +62,9 @@ const B_TAG: u32 = 0; // u32 host address of the first instruction (1: invalid)
 const B_COUNT: u32 = 4; // u32 instructions
 const B_KEY: u32 = 8; // u64: epoch (low half) and decode context (high half), compared at once
 const B_RECORDS: u32 = 16; // u32 address of the first record
-const B_BYTES: u32 = 20; // u32 length of the instructions, for the CS limit
+const B_BYTES: u32 = 20; // u32 end of the highest instruction, past the first one's address: the CS limit check
 // Record layout.
+const I_SUCC: u32 = 0; // i64: where the block goes on after this instruction, minus its address
 const I_OP: u32 = 52; // u16
 const I_LEN: u32 = 54; // u8
 const I_FLAGS: u32 = 55; // u8, F_* below
@@ -323,17 +324,17 @@ export function decode(): void {
   if ((load<u8>(ins + I_FLAGS) & IF_MEM) != 0) computeEa();
 }
 
-/** Run the record `e` of the instruction at RIP (its first byte at linear address... RIP). */
+/** Run the instruction at RIP from its record `e`; returns where its block goes on from it. */
 @inline function step(e: u32): u64 {
   const start = st.rip;
   st.instrStart = start;
-  const next = start + <u64>load<u8>(e + I_LEN);
-  st.rip = next;
+  st.rip = start + <u64>load<u8>(e + I_LEN);
   ins = e;
   if ((load<u8>(e + I_FLAGS) & IF_MEM) != 0) computeEa();
   execute();
   st.icount++;
-  return next;
+  // The next instruction, or the target of a direct JMP/CALL the block goes on at.
+  return start + load<u64>(e + I_SUCC);
 }
 
 function stepOutOfLine(e: u32): u64 {
@@ -341,26 +342,30 @@ function stepOutOfLine(e: u32): u64 {
 }
 
 /**
- * Run instructions from RIP: the cached block that starts there, as long as each instruction
- * falls through to the next, no event is pending and the budget lasts; or, on a miss, build the
- * block while running its instructions one by one.
+ * Run instructions from RIP: the cached block that starts there, as long as each instruction goes
+ * on where the block does, no event is pending and the budget lasts, then the next block; or, on
+ * a miss, build the block while running its instructions one by one.
  */
 export function runBlock(): void {
-  const start = st.rip;
-  st.instrStart = start; // a fault while finding the code page is this instruction's
-  const lin = (codeBase + start) & codeLinMask;
-  const page = lin & ~<u64>0xfff;
-  if (page != fetchTag) {
-    refreshFetch(lin);
-    if (page != fetchTag) { // MMIO
-      runUncached(page);
+  while (true) {
+    const start = st.rip;
+    st.instrStart = start; // a fault while finding the code page is this instruction's
+    const lin = (codeBase + start) & codeLinMask;
+    const page = lin & ~<u64>0xfff;
+    if (page != fetchTag) {
+      refreshFetch(lin);
+      if (page != fetchTag) { // MMIO
+        runUncached(page);
+        return;
+      }
+    }
+    const host = <u32>lin + fetchAddend;
+    const h = headerOf(host);
+    if (load<u32>(h + B_TAG) != host || load<u64>(h + B_KEY) != validKey() ||
+        start + <u64>load<u32>(h + B_BYTES) - 1 > codeLimit) {
+      buildBlock(h, host, page);
       return;
     }
-  }
-  const host = <u32>lin + fetchAddend;
-  const h = headerOf(host);
-  if (load<u32>(h + B_TAG) == host && load<u64>(h + B_KEY) == validKey() &&
-      start + <u64>load<u32>(h + B_BYTES) - 1 <= codeLimit) {
     let n = load<u32>(h + B_COUNT);
     const left = st.stopAt - st.icount;
     if (<u64>n > left) n = <u32>left;
@@ -369,10 +374,11 @@ export function runBlock(): void {
     while (true) {
       const next = step(e);
       e += REC;
-      if (e == end || st.events != 0 || st.rip != next) return;
+      if (e == end || st.events != 0 || st.rip != next) break;
     }
+    // On to the next block unless the run loop has something to do.
+    if (st.events != 0 || st.icount >= st.stopAt) return;
   }
-  buildBlock(h, host, page);
 }
 
 /** Decode and run an instruction that cannot be cached (MMIO bytes, or a page boundary inside it). */
@@ -399,6 +405,7 @@ function buildBlock(h: u32, host: u32, page: u64): void {
   store<u32>(h + B_TAG, 1);
   store<u32>(h + B_RECORDS, recs);
   let n: u32 = 0;
+  let bytes: u64 = 0; // the highest offset, past start, of a byte of the block's instructions
   while (true) {
     const e = recs + (n << RECORD_SHIFT);
     const s = st.rip;
@@ -413,19 +420,28 @@ function buildBlock(h: u32, host: u32, page: u64): void {
       runUncached(page);
       return;
     }
+    const len = st.rip - s;
+    store<u64>(e + I_SUCC, len);
+    if (s + len > start && s + len - start > bytes) bytes = s + len - start;
     n++;
     poolNext = e + REC;
     store<u32>(h + B_COUNT, n);
-    store<u32>(h + B_BYTES, <u32>(st.rip - start));
+    store<u32>(h + B_BYTES, <u32>bytes);
     store<u64>(h + B_KEY, key);
     store<u32>(h + B_TAG, host);
     st.rip = s;
-    const next = stepOutOfLine(e);
-    // Stop at a branch taken, an event, the budget, the page's end, or when the block went stale
-    // (its page written, a new epoch or decode context).
-    if (st.rip != next || st.events != 0 || st.icount >= st.stopAt || n == MAX_BLOCK) return;
+    stepOutOfLine(e);
+    // Stop at an event, the budget, the block's size limit, or when the block went stale (its page
+    // written, a new epoch or decode context).
+    if (st.events != 0 || st.icount >= st.stopAt || n == MAX_BLOCK) return;
     if (load<u32>(h + B_TAG) != host || validKey() != key) return;
-    if ((((codeBase + next) & codeLinMask) & ~<u64>0xfff) != page) return;
+    // A branch taken ends the block, except a direct JMP or CALL to the same page, which it follows.
+    if (st.rip != s + len) {
+      const hd = <u32>load<u16>(e + I_HANDLER);
+      if (hd != H_JMP && hd != H_CALL) return;
+      store<u64>(e + I_SUCC, st.rip - s);
+    }
+    if ((((codeBase + st.rip) & codeLinMask) & ~<u64>0xfff) != page) return;
   }
 }
 

@@ -4,10 +4,10 @@
 // generic operand decoding and size switches. Everything else keeps the opcode as its handler.
 import * as st from "./state";
 import { REGS } from "./layout";
-import { mode, MODE_LONG, CS, SS, RSP, RCX, reg64, setReg64 } from "./state";
+import { mode, MODE_LONG, CS, SS, RAX, RDX, RSP, RCX, reg64, setReg64 } from "./state";
 import { setLazyKeepCF, testCC, LF_INC, LF_DEC } from "./flags";
 import { linear } from "./access";
-import { aluInline, shiftArith, imulTrunc } from "./alu";
+import { aluInline, shiftArith, imulTrunc, mulHiU, mulHiS, setMulFlags } from "./alu";
 import { readLin8, readLin16, readLin32, readLin64, writeLin8, writeLin16, writeLin32, writeLin64, probeWrite } from "./memory";
 import { raise, EXC_GP } from "./fault";
 import * as d from "./decode";
@@ -69,7 +69,9 @@ export const H_STORE16: u32 = 0x46d; // [ea] <- reg16 (66 89)
 export const H_LOAD8: u32 = 0x46e; // byte register at host address imm2 <- [ea] (8A)
 export const H_STORE8: u32 = 0x46f; // [ea] <- byte register at host address imm2 (88)
 export const H_TEST_RR8: u32 = 0x470; // byte registers at host addresses imm2 (rm) and imm (reg) (84)
-export const H_LAST: u32 = 0x470;
+export const H_MUL32: u32 = 0x471; // MUL (reg 4) or IMUL (reg 5) of EAX by r/m32 into EDX:EAX (F7)
+export const H_MUL64: u32 = 0x472; // the same with RAX, r/m64, RDX:RAX
+export const H_LAST: u32 = 0x472;
 
 const I_REG: u32 = 22;
 const I_RM: u32 = 23;
@@ -148,6 +150,9 @@ export function specialize(e: u32, op: u32, osz: u32, flags: u32, prefixed: bool
     case 0x148: case 0x149: case 0x14a: case 0x14b: case 0x14c: case 0x14d: case 0x14e: case 0x14f:
       if (regForm) return size4 ? H_CMOV_RR32 : H_CMOV_RR64;
       return size4 ? H_CMOV_LOAD32 : H_CMOV_LOAD64;
+    case 0xf7:
+      if ((reg & 7) != 4 && (reg & 7) != 5) return op;
+      return size4 ? H_MUL32 : H_MUL64;
     case 0xc1: case 0xd1: case 0xd3:
       if (!regForm || (reg & 7) < 4) return op;
       if (op == 0xd1) store<u64>(e + I_IMM, 1);
@@ -435,6 +440,39 @@ export function specialize(e: u32, op: u32, osz: u32, flags: u32, prefixed: bool
     case H_LOAD8: store<u8>(d.imm2(), <u8>readLin8(linear(d.eaSeg(), d.eaOff, 1, false))); break;
     case H_STORE8: writeLin8(linear(d.eaSeg(), d.eaOff, 1, true), <u32>load<u8>(d.imm2())); break;
     case H_TEST_RR8: aluInline(4, <u64>load<u8>(d.imm2()), <u64>load<u8>(<u32>d.imm()), 1); break;
+    // One-operand MUL/IMUL (SDM Vol. 2 "MUL", "IMUL"): CF = OF = the upper half is significant.
+    case H_MUL32: {
+      const b = d.eaIsReg() ? r32(<u32>load<u8>(e + I_RM)) : <u64>readLin32(linear(d.eaSeg(), d.eaOff, 4, false));
+      if ((load<u8>(e + I_REG) & 7) == 4) {
+        const r = r32(RAX) * b;
+        set32(RAX, r);
+        set32(RDX, r >> 32);
+        setMulFlags((r >> 32) != 0, r, 4);
+      } else {
+        const r = <i64>(<i32>r32(RAX)) * <i64>(<i32>b);
+        set32(RAX, <u64>r);
+        set32(RDX, <u64>r >> 32);
+        setMulFlags(r != <i64>(<i32>r), <u64>r, 4);
+      }
+      break;
+    }
+    case H_MUL64: {
+      const b = d.eaIsReg() ? reg64(<u32>load<u8>(e + I_RM)) : readLin64(linear(d.eaSeg(), d.eaOff, 8, false));
+      const a = reg64(RAX);
+      const lo = a * b;
+      if ((load<u8>(e + I_REG) & 7) == 4) {
+        const hi = mulHiU(a, b);
+        setReg64(RAX, lo);
+        setReg64(RDX, hi);
+        setMulFlags(hi != 0, lo, 8);
+      } else {
+        const hi = mulHiS(a, b);
+        setReg64(RAX, lo);
+        setReg64(RDX, hi);
+        setMulFlags(hi != <u64>((<i64>lo) >> 63), lo, 8);
+      }
+      break;
+    }
     default: setReg64(<u32>load<u8>(e + I_RM), d.imm()); break; // H_MOV_RI64
   }
 }

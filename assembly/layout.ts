@@ -29,9 +29,9 @@ export const TLB_BITS: u32 = 12;
 export const TLB_ENTRIES: u32 = 1 << TLB_BITS;
 export const TLB_MASK: u32 = TLB_ENTRIES - 1;
 
-/** The block cache (decode.ts): 2^BLOCK_BITS headers of BLOCK_HEADER bytes. */
-export const BLOCKS: u32 = 0x500000;
-export const BLOCK_BITS: u32 = 14;
+/** The block cache (decode.ts): 2^BLOCK_BITS headers of 2^BLOCK_HEADER_SHIFT bytes (2 MiB). */
+export const BLOCKS: u32 = 0x2000000;
+export const BLOCK_BITS: u32 = 16;
 export const BLOCK_HEADER_SHIFT: u32 = 5;
 /** A record for an instruction that is decoded each time it runs (decode.ts). */
 export const SCRATCH_RECORD: u32 = 0x600000;
@@ -52,7 +52,7 @@ export const PHYS_KIND_MASK: u32 = 0xfff;
 export const ROM_AREA: u32 = 0x1000000;
 export const ROM_AREA_SIZE: u32 = 0x1000000;
 /** The records of the cached blocks, allocated in order until the pool is full (decode.ts). */
-export const RECORD_POOL: u32 = 0x2000000;
+export const RECORD_POOL: u32 = 0x2200000;
 export const RECORD_POOL_END: u32 = 0x4000000;
 /** Guest physical RAM starts here and runs to the end of the memory. */
 export const RAM_BASE: u32 = 0x4000000;

@@ -481,22 +481,30 @@ function writeByte(lin: u64, v: u32): void {
   return 0;
 }
 
-export function readLin8(lin: u64): u32 {
+/**
+ * Host address of `len` bytes at `lin` (1 <= len, all on one page) when the TLB already allows a
+ * plain read (write: a plain write) of them, else 0. For bulk string operations (string.ts).
+ */
+export function hostRange(lin: u64, len: u32, write: bool): u32 {
+  return hit(lin, len, write ? writeMask : readMask);
+}
+
+@inline export function readLin8(lin: u64): u32 {
   const h = hit(lin, 1, readMask);
   if (h != 0) return load<u8>(h);
   return <u32>readSlow(lin, 1, ACC_READ);
 }
-export function readLin16(lin: u64): u32 {
+@inline export function readLin16(lin: u64): u32 {
   const h = hit(lin, 2, readMask);
   if (h != 0) return load<u16>(h);
   return <u32>readSlow(lin, 2, ACC_READ);
 }
-export function readLin32(lin: u64): u32 {
+@inline export function readLin32(lin: u64): u32 {
   const h = hit(lin, 4, readMask);
   if (h != 0) return load<u32>(h);
   return <u32>readSlow(lin, 4, ACC_READ);
 }
-export function readLin64(lin: u64): u64 {
+@inline export function readLin64(lin: u64): u64 {
   const h = hit(lin, 8, readMask);
   if (h != 0) return load<u64>(h);
   return readSlow(lin, 8, ACC_READ);
@@ -509,22 +517,22 @@ export function readLin(lin: u64, size: u32): u64 {
     default: return readLin64(lin);
   }
 }
-export function writeLin8(lin: u64, v: u32): void {
+@inline export function writeLin8(lin: u64, v: u32): void {
   const h = hit(lin, 1, writeMask);
   if (h != 0) store<u8>(h, <u8>v);
   else writeSlow(lin, 1, <u64>v);
 }
-export function writeLin16(lin: u64, v: u32): void {
+@inline export function writeLin16(lin: u64, v: u32): void {
   const h = hit(lin, 2, writeMask);
   if (h != 0) store<u16>(h, <u16>v);
   else writeSlow(lin, 2, <u64>v);
 }
-export function writeLin32(lin: u64, v: u32): void {
+@inline export function writeLin32(lin: u64, v: u32): void {
   const h = hit(lin, 4, writeMask);
   if (h != 0) store<u32>(h, v);
   else writeSlow(lin, 4, <u64>v);
 }
-export function writeLin64(lin: u64, v: u64): void {
+@inline export function writeLin64(lin: u64, v: u64): void {
   const h = hit(lin, 8, writeMask);
   if (h != 0) store<u64>(h, v);
   else writeSlow(lin, 8, v);

@@ -4,7 +4,7 @@ import * as st from "./state";
 import { reg64, RAX, RCX, RDX, RSI, RDI, DS, ES, F_DF, F_IF, EV_INTR } from "./state";
 import * as d from "./decode";
 import { linear, getReg, setReg } from "./access";
-import { readLin, writeLin } from "./memory";
+import { readLin, writeLin, hostRange } from "./memory";
 import { alu } from "./alu";
 import { getZF, sizeMask } from "./flags";
 import { hostPortRead, hostPortWrite } from "./host";
@@ -71,6 +71,55 @@ function element(op: u32, size: u32, step: u64): bool {
   }
 }
 
+/**
+ * One run of REP MOVS/STOS going up (DF = 0) with 32- or 64-bit addresses: the elements that lie
+ * on the current page of the destination (and of the source), at once, when the TLB already
+ * allows plain access to all of them (no MMIO, no code, dirty) and the segment checks pass for
+ * the first and the last. Registers end as after that many single elements. Returns false when
+ * there was no such run (the caller does one element the normal way, which fills the TLB or faults).
+ */
+function bulk(op: u32, size: u32): bool {
+  const asz = d.asz();
+  if (asz == 2 || (st.eflags & F_DF) != 0) return false;
+  const am = sizeMask(asz);
+  const movs = op == 0xa4 || op == 0xa5;
+  const count = reg64(RCX) & am;
+  const di = reg64(RDI) & am;
+  const si = reg64(RSI) & am;
+  let n: u64 = (<u64>0x1000 - (di & 0xfff)) / <u64>size;
+  if (movs) {
+    const ns = (<u64>0x1000 - (si & 0xfff)) / <u64>size;
+    if (ns < n) n = ns;
+  }
+  if (n > count) n = count;
+  const bytes = n * <u64>size;
+  if (n < 2 || di + bytes - 1 > am || (movs && si + bytes - 1 > am)) return false;
+  const dst = linear(ES, di, size, true);
+  linear(ES, di + bytes - size, size, true);
+  const hd = hostRange(dst, <u32>bytes, true);
+  if (hd == 0) return false;
+  if (movs) {
+    const srcSeg: u32 = d.segOverride() >= 0 ? <u32>d.segOverride() : DS;
+    const src = linear(srcSeg, si, size, false);
+    linear(srcSeg, si + bytes - size, size, false);
+    const hs = hostRange(src, <u32>bytes, false);
+    // A forward copy into a range just ahead of its source repeats a pattern: not a memmove.
+    if (hs == 0 || (hd > hs && hd < hs + <u32>bytes)) return false;
+    memory.copy(hd, hs, <u32>bytes);
+    setReg(RSI, asz, (si + bytes) & am);
+  } else {
+    const v = reg64(RAX);
+    const end = hd + <u32>bytes;
+    if (size == 1) memory.fill(hd, <u8>v, <u32>bytes);
+    else if (size == 2) for (let p = hd; p < end; p += 2) store<u16>(p, <u16>v);
+    else if (size == 4) for (let p = hd; p < end; p += 4) store<u32>(p, <u32>v);
+    else for (let p = hd; p < end; p += 8) store<u64>(p, v);
+  }
+  setReg(RDI, asz, (di + bytes) & am);
+  setReg(RCX, asz, (count - n) & am);
+  return true;
+}
+
 export function stringOp(op: u32): void {
   // Even opcodes are byte forms, odd ones use the operand size; INS/OUTS are capped at 32 bits.
   let size: u32 = (op & 1) == 0 ? 1 : d.osz();
@@ -82,12 +131,15 @@ export function stringOp(op: u32): void {
   }
   const compares = op == 0xa6 || op == 0xa7 || op == 0xae || op == 0xaf;
   const am = sizeMask(d.asz());
+  const runs = op == 0xa4 || op == 0xa5 || op == 0xaa || op == 0xab;
   while ((reg64(RCX) & am) != 0) {
-    element(op, size, step);
-    setReg(RCX, d.asz(), (reg64(RCX) - 1) & am);
-    if (compares) {
-      const zf = getZF();
-      if (d.repPrefix() == 0xf3 ? !zf : zf) break;
+    if (!runs || !bulk(op, size)) {
+      element(op, size, step);
+      setReg(RCX, d.asz(), (reg64(RCX) - 1) & am);
+      if (compares) {
+        const zf = getZF();
+        if (d.repPrefix() == 0xf3 ? !zf : zf) break;
+      }
     }
     // Let a pending interrupt in between elements; the instruction resumes afterwards.
     if ((st.events & EV_INTR) != 0 && (st.eflags & F_IF) != 0 && (reg64(RCX) & am) != 0) {

@@ -175,7 +175,10 @@ export function roundTo(sign: u32, e: i32, hi: u64, lo: u64, prec: i32, emin: i3
     if (tiny && (inexact || ctlUmU)) fx |= FX_UE;
     return;
   }
-  if (e < emin) {
+  if (tiny) {
+    // Unmasked underflow to a register: the bias-adjusted result. A value below 2^emin that rounds
+    // up to 2^emin is not tiny (no #U): it takes the normal path below, where the carry makes it
+    // the smallest normal.
     fx |= FX_UE;
     e += adj;
     if (e < emin) {
@@ -186,7 +189,7 @@ export function roundTo(sign: u32, e: i32, hi: u64, lo: u64, prec: i32, emin: i3
       rUp = false;
       return;
     }
-  } else if (tiny) fx |= FX_UE;
+  }
   let kept = discard(hi, lo, s0);
   const inexact = gRound || gSticky;
   const up = roundsUp(sign, kept, rc);

@@ -212,6 +212,19 @@ describe('self-modifying code and decoded instructions', () => {
     expect(Number(cpu.getRip())).toBe(A + 0x1000);
   });
 
+  it('sees a patch of code that a cached block reached through a direct CALL on the same page', async () => {
+    const cpu = await cpu64();
+    const A = 0x8000, F = 0x8100, B = 0x9000;
+    // A: xor eax, eax; call F; hlt.  F: mov al, 0x11; ret.
+    put(cpu, A, [0x31, 0xc0, 0xe8, ...le(BigInt(F - (A + 7)), 4), HLT]);
+    put(cpu, F, [...movAl(0x11), 0xc3]);
+    put(cpu, B, [...storeByte(F + 1, 0x22), HLT]);
+    expect(run(cpu, A)).toBe(0x11n);
+    expect(run(cpu, A)).toBe(0x11n);
+    run(cpu, B);
+    expect(run(cpu, A)).toBe(0x22n);
+  });
+
   it('sees host writes reported through ramWritten', async () => {
     const cpu = await cpu64();
     const A = 0x8000;

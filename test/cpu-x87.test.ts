@@ -150,4 +150,31 @@ describe('x87 control', () => {
     expect(x80(0x780)).toBe('403e8000000000000000'); // 2^63 unchanged
     expect(w16(cpu, 0x702) & 0x0400).toBe(0x0400); // C2 = 1
   });
+
+  it('does not report underflow when rounding to the precision control carries into the smallest normal', async () => {
+    // Single precision, UE unmasked: ST(1) - ST(0) is just below 2^-16382 before rounding, exactly
+    // 2^-16382 after rounding to 24 bits with unbounded exponent, so it is not tiny (SDM Vol. 1
+    // §8.5.5): no #U, no bias adjustment; the result is the smallest normal, rounded up (C1, #P),
+    // and the denormal operand is reported (#D, masked). Found by cpu-x87-hostdiff (seed 3229358113).
+    const cpu = await run(`fninit
+      movw $0x1062, 0x600
+      fldcw 0x600
+      fldt 0x700
+      fldt 0x710
+      .byte 0xde, 0xe9 /* fsubp st(1), st(0) */
+      fnstsw 0x602
+      fnclex
+      fstpt 0x720
+      jmp 1f
+      .org 0x700
+      .quad 0x8000000000040000
+      .word 0x8001
+      .org 0x710
+      .quad 0x00000013c1346bdc
+      .word 0x8000
+    1:`);
+    const x80 = (a: number) => Array.from(cpu.ram.slice(a, a + 10)).reverse().map((b) => b.toString(16).padStart(2, '0')).join('');
+    expect(w16(cpu, 0x602).toString(16)).toBe('3a22'); // TOP=7, C1, PE, DE
+    expect(x80(0x720)).toBe('80018000000000000000');
+  });
 });
