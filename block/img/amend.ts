@@ -7,17 +7,13 @@ import { amendQcow2, type AmendOptions } from '../qcow2/amend.ts';
 import { Qcow2Node } from '../qcow2/qcow2.ts';
 import { boolValue, openWritable, optionTypeError, parseQemuSize, type OptType } from './common.ts';
 import { splitOptions } from './create.ts';
+import type { Output } from './common.ts';
 
 export interface AmendRequest {
   filename?: string;
   format?: string;
   /** -o lists, already checked by validOptionList. */
   options: string[];
-}
-
-export interface Output {
-  out: (s: string) => void;
-  err: (s: string) => void;
 }
 
 /** qcow2's amend options, in the order `-o help` lists them, with their help text. */

@@ -7,6 +7,7 @@ import { CheckFailed, checkQcow2, FIX_ERRORS, FIX_LEAKS, type CheckResult, type 
 import { Qcow2Node } from '../qcow2/qcow2.ts';
 import { prettyJson, type Json } from './json.ts';
 import { percent2 } from './percent.ts';
+import type { Output } from './common.ts';
 
 export interface CheckRequest {
   filename: string;
@@ -14,11 +15,6 @@ export interface CheckRequest {
   json: boolean;
   repair?: 'leaks' | 'all';
   quiet: boolean;
-}
-
-export interface Output {
-  out: (s: string) => void;
-  err: (s: string) => void;
 }
 
 export const EXIT_NOT_SUPPORTED = 63;

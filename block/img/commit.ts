@@ -5,13 +5,13 @@
 //
 // The chain is opened link by link so that the base is the one writable node in it; the base
 // grows first if the image is larger, zero runs become zero writes (zero clusters on qcow2 v3).
-import { realpathSync } from 'node:fs';
 import type { BlockNode } from '../driver.ts';
 import { combineBackingPath, MAX_BACKING_DEPTH, openImage } from '../open.ts';
 import { makeEmptyQcow2 } from '../qcow2/make-empty.ts';
 import { Qcow2Node } from '../qcow2/qcow2.ts';
-import { openWritable } from './common.ts';
+import { openWritable, realPath } from './common.ts';
 import type { Progress } from './progress.ts';
+import type { Output } from './common.ts';
 
 /** Bytes copied per read/write. */
 const CHUNK = 2 << 20;
@@ -26,24 +26,11 @@ export interface CommitRequest {
   progress: Progress;
 }
 
-export interface Output {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
-
-function real(path: string): string | null {
-  try {
-    return realpathSync(path);
-  } catch {
-    return null;
-  }
-}
-
 /** qemu's lookup of -b in a chain: the stored name, or the same file once both are resolved. */
 function sameBacking(imageName: string, stored: string, wanted: string): boolean {
   if (stored === wanted) return true;
-  const a = real(combineBackingPath(imageName, wanted));
-  return a !== null && a === real(combineBackingPath(imageName, stored));
+  const a = realPath(combineBackingPath(imageName, wanted));
+  return a !== null && a === realPath(combineBackingPath(imageName, stored));
 }
 
 export async function runCommit(req: CommitRequest, io: Output, prog: string): Promise<number> {

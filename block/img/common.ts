@@ -1,11 +1,13 @@
 // Pieces the image-changing commands (resize, commit, rebase, amend, measure) share: qemu's size
 // syntax with 64-bit range, its cache-mode and option-list checks, and opening an image for
 // writing with qemu-img's warning for probed raw images.
+import { realpathSync } from 'node:fs';
 import type { BlockNode } from '../driver.ts';
 import { BlockError } from '../errors.ts';
 import { FileNode } from '../file.ts';
 import { openImage } from '../open.ts';
 import { probeFormat } from '../probe.ts';
+import { probedRawWarning } from '../probed-raw.ts';
 import { Qcow2Node } from '../qcow2/qcow2.ts';
 
 export const SIZE_HELP =
@@ -86,12 +88,19 @@ export const QEMU_FORMATS = new Set(
   ).split(' '),
 );
 
-export function rawProbeWarning(name: string): string {
-  return (
-    `WARNING: Image format was not specified for '${name}' and probing guessed raw.\n` +
-    '         Automatically detecting the format is dangerous for raw images, write operations on block 0 will be restricted.\n' +
-    "         Specify the 'raw' format explicitly to remove the restrictions.\n"
-  );
+/** Where a command writes: standard output and standard error (captured by the tests). */
+export interface Output {
+  out: (s: string) => void;
+  err: (s: string) => void;
+}
+
+/** The canonical path of an existing file, or null (to tell whether two names are one file). */
+export function realPath(path: string): string | null {
+  try {
+    return realpathSync(path);
+  } catch {
+    return null;
+  }
 }
 
 export interface WritableOpen {
@@ -119,7 +128,7 @@ export async function openWritable(
     } finally {
       await f.close();
     }
-    if (fmt === 'raw') err(rawProbeWarning(name));
+    if (fmt === 'raw') err(probedRawWarning(name));
   }
   if (fmt === 'qcow2') {
     const ro = await openImage(name, { format: fmt, readOnly: true, noBacking: true });

@@ -11,6 +11,7 @@ import { Qcow2Node } from '../qcow2/qcow2.ts';
 import { boolValue, optionTypeError, parseQemuSize, QEMU_FORMATS, type OptType } from './common.ts';
 import { splitOptions } from './create.ts';
 import { prettyJson, type Json } from './json.ts';
+import type { Output } from './common.ts';
 
 export interface MeasureRequest {
   /** --size, as given. */
@@ -21,11 +22,6 @@ export interface MeasureRequest {
   /** -o lists, already checked by validOptionList. */
   options: string[];
   json: boolean;
-}
-
-export interface Output {
-  out: (s: string) => void;
-  err: (s: string) => void;
 }
 
 /** Creation options qemu accepts here: the format's and the file protocol's. */

@@ -3,14 +3,14 @@
 // the image holds nothing itself and the old and new backing contents differ (compared in 512-byte
 // sectors, as qemu-img does), the old content is written into the image first; the header is
 // changed last. -u only rewrites the header (name and backing format extension).
-import { realpathSync } from 'node:fs';
 import type { BlockNode } from '../driver.ts';
 import { BlockError, errnoText } from '../errors.ts';
 import { combineBackingPath, openImage } from '../open.ts';
 import { checkBackingChange, setBackingFile } from '../qcow2/header-rewrite.ts';
 import { Qcow2Node } from '../qcow2/qcow2.ts';
-import { openWritable, QEMU_FORMATS } from './common.ts';
+import { openWritable, QEMU_FORMATS, realPath } from './common.ts';
 import type { Progress } from './progress.ts';
+import type { Output } from './common.ts';
 
 const CHUNK = 2 << 20;
 const SECTOR = 512;
@@ -24,19 +24,6 @@ export interface RebaseRequest {
   unsafe: boolean;
   quiet: boolean;
   progress: Progress;
-}
-
-export interface Output {
-  out: (s: string) => void;
-  err: (s: string) => void;
-}
-
-function real(path: string): string | null {
-  try {
-    return realpathSync(path);
-  } catch {
-    return null;
-  }
 }
 
 /** Length of the run of sectors from `pos` that are all equal (or all different) in a and b. */
@@ -139,8 +126,8 @@ export async function runRebase(req: RebaseRequest, io: Output, prog: string): P
     if (req.backingFormat !== undefined && !QEMU_FORMATS.has(req.backingFormat)) return fail(`Invalid format name: '${req.backingFormat}'`);
     if (!req.unsafe && name !== '') {
       const path = combineBackingPath(req.filename, name);
-      const self = real(req.filename);
-      if (self !== null && real(path) === self) {
+      const self = realPath(req.filename);
+      if (self !== null && realPath(path) === self) {
         return fail(`Could not open new backing file '${name}': Failed to get shared "write" lock\nIs another process using the image [${name}]?`);
       }
       try {

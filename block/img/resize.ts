@@ -5,6 +5,7 @@ import type { BlockNode, Preallocation } from '../driver.ts';
 import { BlockError, errnoText } from '../errors.ts';
 import { Qcow2Node } from '../qcow2/qcow2.ts';
 import { INT64_MAX, openWritable, parseQemuSize, SIZE_HELP } from './common.ts';
+import type { Output } from './common.ts';
 
 export interface ResizeRequest {
   filename: string;
@@ -14,11 +15,6 @@ export interface ResizeRequest {
   prealloc?: string;
   shrink: boolean;
   quiet: boolean;
-}
-
-export interface Output {
-  out: (s: string) => void;
-  err: (s: string) => void;
 }
 
 const PREALLOC_MODES = ['off', 'metadata', 'falloc', 'full'];
